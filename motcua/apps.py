@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MotcuaConfig(AppConfig):
+    name = "motcua"
+    verbose_name = _("Tổ chức và lịch làm việc")
