@@ -133,7 +133,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if PRODUCTION or MOTCUA_ENV == "build"
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
 
