@@ -10,6 +10,17 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Each test run gets its own test database, so runs side by side never collide."""
+    from django.conf import settings
+
+    for alias in settings.DATABASES.values():
+        test = alias.setdefault("TEST", {})
+        base = test.get("NAME") or f"test_{alias['NAME']}"
+        test["NAME"] = f"{base}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
