@@ -1,0 +1,60 @@
+"""Official documents as PDF (WeasyPrint), set in the bundled Times-compatible serif font.
+
+Templates live in templates/pdf/ and extend pdf/base.html, which carries the national motto
+header of Circular 03/2025/TT-VPCP forms. Rendering is pure: same context, same document.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from pathlib import Path
+
+import segno
+from django.conf import settings
+from django.template.loader import render_to_string
+
+FONT_DIR = Path(settings.BASE_DIR) / "static" / "fonts"
+
+
+@functools.cache
+def _font_config():
+    from weasyprint.text.fonts import FontConfiguration
+
+    return FontConfiguration()
+
+
+@functools.cache
+def _stylesheet():
+    from weasyprint import CSS
+
+    faces = []
+    for weight, style, name in (
+        ("normal", "normal", "Regular"), ("bold", "normal", "Bold"),
+        ("normal", "italic", "Italic"), ("bold", "italic", "BoldItalic"),
+    ):
+        path = (FONT_DIR / f"LiberationSerif-{name}.ttf").as_uri()
+        faces.append(
+            f'@font-face {{ font-family: "MC Serif"; src: url("{path}"); '
+            f"font-weight: {weight}; font-style: {style}; }}"
+        )
+    return CSS(string="\n".join(faces), font_config=_font_config())
+
+
+def qr_data_uri(text: str, *, scale: int = 3) -> str:
+    """A QR code as an inline PNG data URI (no file, no network)."""
+    png = segno.make(text, error="m").png_data_uri(scale=scale, border=1)
+    return png
+
+
+def render_pdf(template: str, context: dict) -> bytes:
+    """Render a template of templates/pdf/ to PDF bytes."""
+    from weasyprint import HTML
+
+    html = render_to_string(template, context)
+    document = HTML(string=html, base_url=str(settings.BASE_DIR))
+    return document.write_pdf(stylesheets=[_stylesheet()], font_config=_font_config())
+
+
+def png_data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode()
