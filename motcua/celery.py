@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish
+from celery.signals import beat_init, before_task_publish
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "motcua.settings")
 
@@ -28,3 +28,9 @@ def _stamp_beat(**kwargs):
     from motcua.models import Heartbeat
 
     Heartbeat.objects.update_or_create(name="beat", defaults={"at": timezone.now()})
+
+
+@beat_init.connect
+def _first_heartbeat(sender=None, **kwargs):
+    # Say "alive" at start-up rather than a full interval later.
+    app.send_task("motcua.heartbeat")
