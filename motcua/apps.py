@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class MotcuaConfig(AppConfig):
     name = "motcua"
     verbose_name = _("Tổ chức và lịch làm việc")
+
+    def ready(self):
+        from motcua import calendar  # noqa: F401  (connects the CalendarDay signals)

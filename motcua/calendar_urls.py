@@ -1,6 +1,10 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from motcua import calendar_views
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="staff/home.html"), name="calendar-days"),
+    path("", calendar_views.calendar_days, name="calendar-days"),
+    path("tinh-han/", calendar_views.calendar_check, name="calendar-check"),
+    path("<str:day>/sua/", calendar_views.calendar_day_edit, name="calendar-day-edit"),
+    path("<str:day>/xoa/", calendar_views.calendar_day_delete, name="calendar-day-delete"),
 ]

@@ -9,6 +9,7 @@ from motcua import views
 api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("procedures.api.urls")),
+    path("", include("dossiers.api.urls")),
 ]
 
 urlpatterns = [
