@@ -8,10 +8,16 @@ version, so a dossier keeps the rules it was received under.
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from motcua.models import Agency, Role
+from motcua.text import fold
+
+#: Hours in one working day of the office calendar (07:30–11:30, 13:00–17:00).
+HOURS_PER_DAY = Decimal(8)
 
 
 class TimeUnit(models.TextChoices):
@@ -45,6 +51,22 @@ class OnlineLevel(models.TextChoices):
 class SupplementClock(models.TextChoices):
     PAUSE = "pause", _("Tạm dừng, tính tiếp khi bổ sung")
     RESTART = "restart", _("Tính lại từ đầu khi bổ sung")
+
+
+#: Roles that can hold a step of an internal process (the others do not handle dossiers).
+STEP_ROLES = (Role.CLERK, Role.OFFICER, Role.LEADER)
+
+
+def limit_in_hours(amount: Decimal, unit: str) -> Decimal:
+    """A time limit in working hours: working days and calendar days count 8 hours a day.
+
+    For calendar days this is a nominal figure (the internal process is planned in working hours);
+    the appointment itself always comes from ``motcua.calendar.deadline``.
+    """
+    amount = Decimal(amount)
+    if unit == TimeUnit.WORKING_HOURS:
+        return amount
+    return amount * HOURS_PER_DAY
 
 
 class Field(models.Model):
@@ -117,7 +139,7 @@ class ProcedureVersion(models.Model):
     is_inter_agency = models.BooleanField(_("liên thông"), default=False)
     time_limit_amount = models.DecimalField(
         _("thời hạn giải quyết"), max_digits=6, decimal_places=2,
-        help_text=_("0 = giải quyết ngay trong ngày."),
+        validators=[MinValueValidator(0)], help_text=_("0 = giải quyết ngay trong ngày."),
     )
     time_limit_unit = models.CharField(
         _("đơn vị thời hạn"), max_length=16, choices=TimeUnit.choices, default=TimeUnit.WORKING_DAYS
@@ -145,6 +167,14 @@ class ProcedureVersion(models.Model):
         ordering = ["procedure__code", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["procedure", "number"], name="procedure_version_unique"),
+            models.CheckConstraint(
+                condition=Q(time_limit_amount__gte=0), name="procedure_version_limit_not_negative"
+            ),
+        ]
+        indexes = [
+            # Filters of the catalogue; the trigram index on search_text is in migration 0002
+            # (PostgreSQL only).
+            models.Index(fields=["level"], name="procedure_version_level_idx"),
         ]
 
     def __str__(self) -> str:
@@ -152,10 +182,52 @@ class ProcedureVersion(models.Model):
 
     @property
     def time_limit_hours(self) -> Decimal:
-        """The time limit in working hours, which the step allotments must add up to."""
-        if self.time_limit_unit == TimeUnit.WORKING_HOURS:
-            return self.time_limit_amount
-        return self.time_limit_amount * 8
+        """The time limit in working hours, which the step allotments must add up to
+        (working days × 8, working hours as they are, calendar days × 8)."""
+        return limit_in_hours(self.time_limit_amount, self.time_limit_unit)
+
+    @property
+    def is_current(self) -> bool:
+        return self.procedure.current_version_id == self.pk
+
+    @property
+    def channels(self) -> list[str]:
+        """The channels this version accepts, in the national portal's order."""
+        accepted = {
+            Channel.IN_PERSON: self.accepts_in_person,
+            Channel.ONLINE: self.accepts_online,
+            Channel.POST: self.accepts_post,
+        }
+        return [channel for channel, ok in accepted.items() if ok]
+
+    @property
+    def legal_basis_lines(self) -> list[str]:
+        return [line.strip() for line in self.legal_basis.splitlines() if line.strip()]
+
+    def is_in_use(self) -> bool:
+        """Whether anything outside the catalogue refers to this version or to one of its parts
+        (a dossier received under it, a dossier's step...). Found through the reverse relations
+        Django knows, so the catalogue need not import the apps that use it."""
+        if self.pk is None:
+            return False
+        own = {ProcedureVersion, *VERSION_PARTS}
+        for model, lookup in [(ProcedureVersion, "pk"), *[(m, "version") for m in VERSION_PARTS]]:
+            for rel in model._meta.related_objects:
+                if rel.related_model in own:
+                    continue
+                field_name = rel.field.name
+                path = field_name if lookup == "pk" else f"{field_name}__version"
+                if rel.related_model._base_manager.filter(**{path: self.pk}).exists():
+                    return True
+        return False
+
+    def build_search_text(self) -> str:
+        """What `procedure_search` matches: code, name, field and agency, folded (no diacritics,
+        lower case). Kept up to date by the services."""
+        parts = [self.procedure.code, self.name, self.field.name, self.agency_text]
+        if self.agency_id:
+            parts += [self.agency.name, self.agency.short_name, self.agency.code]
+        return fold(" ".join(p for p in parts if p))
 
 
 class TimeLimit(models.Model):
@@ -163,14 +235,18 @@ class TimeLimit(models.Model):
 
     version = models.ForeignKey(ProcedureVersion, on_delete=models.CASCADE, related_name="time_limits")
     channel = models.CharField(_("cách thức"), max_length=16, choices=Channel.choices)
-    amount = models.DecimalField(_("thời hạn"), max_digits=6, decimal_places=2)
+    amount = models.DecimalField(
+        _("thời hạn"), max_digits=6, decimal_places=2, validators=[MinValueValidator(0)]
+    )
     unit = models.CharField(_("đơn vị"), max_length=16, choices=TimeUnit.choices)
 
     class Meta:
         verbose_name = _("thời hạn theo cách thức nộp")
         verbose_name_plural = _("thời hạn theo cách thức nộp")
+        ordering = ["channel"]
         constraints = [
             models.UniqueConstraint(fields=["version", "channel"], name="time_limit_channel_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="time_limit_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -183,13 +259,22 @@ class FeeLine(models.Model):
     version = models.ForeignKey(ProcedureVersion, on_delete=models.CASCADE, related_name="fees")
     position = models.PositiveSmallIntegerField(default=0)
     name = models.CharField(_("loại phí, lệ phí"), max_length=500)
-    amount_vnd = models.BigIntegerField(_("mức thu (đồng)"), null=True, blank=True)
+    amount_vnd = models.BigIntegerField(
+        _("mức thu (đồng)"), null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text=_("Để trống nếu mức thu không cố định (xem mô tả)."),
+    )
     description = models.TextField(_("mô tả"), blank=True)
 
     class Meta:
         verbose_name = _("phí, lệ phí")
         verbose_name_plural = _("phí, lệ phí")
         ordering = ["position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_vnd__isnull=True) | Q(amount_vnd__gte=0),
+                name="fee_line_not_negative",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -232,7 +317,10 @@ class ProcessStep(models.Model):
     )
     unit_code = models.CharField(_("mã đơn vị"), max_length=32)
     role = models.CharField(_("vai trò"), max_length=20, choices=Role.choices)
-    hours = models.DecimalField(_("thời gian (giờ làm việc)"), max_digits=7, decimal_places=2)
+    hours = models.DecimalField(
+        _("thời gian (giờ làm việc)"), max_digits=7, decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+    )
 
     class Meta:
         verbose_name = _("bước quy trình nội bộ")
@@ -240,7 +328,13 @@ class ProcessStep(models.Model):
         ordering = ["position"]
         constraints = [
             models.UniqueConstraint(fields=["version", "position"], name="process_step_position_unique"),
+            models.CheckConstraint(condition=Q(hours__gt=0), name="process_step_hours_positive"),
+            models.CheckConstraint(condition=Q(position__gte=1), name="process_step_position_from_one"),
         ]
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
+
+
+#: The rows a version is made of; editing a version in place rewrites them.
+VERSION_PARTS = (TimeLimit, FeeLine, RequiredDocument, ProcessStep)

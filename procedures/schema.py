@@ -22,6 +22,7 @@ class DocumentData:
     copies: int = 0
     is_mandatory: bool = True
     template_name: str = ""
+    template: str = ""  # the stored file (storage path) of the form's template; "" = none
 
 
 @dataclass
