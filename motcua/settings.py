@@ -174,6 +174,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for each shared choice set, wherever a serializer uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "procedures.models.Channel",
+        "TimeUnitEnum": "procedures.models.TimeUnit",
+        "RoleEnum": "motcua.models.Role",
+    },
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise an embedded broker on the file system, so the

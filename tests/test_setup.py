@@ -85,3 +85,13 @@ def test_staff_pages_require_login(client):
     response = client.get(reverse("staff-home"))
     assert response.status_code == 302
     assert reverse("login") in response["Location"]
+
+
+def test_openapi_schema_builds_without_warnings_and_validates(tmp_path):
+    out = tmp_path / "schema.yml"
+    result = run_manage(
+        "spectacular", "--fail-on-warn", "--validate", "--file", str(out),
+        env={"DATABASE_URL": "sqlite:////tmp/motcua-schema-check.sqlite3"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "/api/v1/procedures/" in out.read_text()
