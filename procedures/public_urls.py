@@ -1,6 +1,10 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from procedures import views
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="public/home.html"), name="public-home"),
+    path("", views.public_home, name="public-home"),
+    path("thu-tuc/<str:code>/", views.public_procedure, name="public-procedure"),
+    path("thu-tuc/<str:code>/mau/<int:pk>/", views.public_document_template,
+         name="public-document-template"),
 ]
