@@ -6,6 +6,7 @@ header of Circular 03/2025/TT-VPCP forms. Rendering is pure: same context, same 
 
 from __future__ import annotations
 
+import atexit
 import base64
 import functools
 from pathlib import Path
@@ -22,6 +23,11 @@ def _font_config():
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
+
+
+# Drop the cached configuration while the interpreter is still whole: WeasyPrint's
+# FontConfiguration.__del__ calls into modules that are gone at the very end of shutdown.
+atexit.register(_font_config.cache_clear)
 
 
 @functools.cache
@@ -41,8 +47,13 @@ def _stylesheet():
     return CSS(string="\n".join(faces), font_config=_font_config())
 
 
+atexit.register(_stylesheet.cache_clear)  # runs before the font configuration's (LIFO)
+
+
+@functools.lru_cache(maxsize=1024)
 def qr_data_uri(text: str, *, scale: int = 3) -> str:
-    """A QR code as an inline PNG data URI (no file, no network)."""
+    """A QR code as an inline PNG data URI (no file, no network). Cached: a reprinted receipt
+    does not encode its tracking link again."""
     png = segno.make(text, error="m").png_data_uri(scale=scale, border=1)
     return png
 

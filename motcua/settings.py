@@ -179,6 +179,7 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "procedures.models.Channel",
         "TimeUnitEnum": "procedures.models.TimeUnit",
         "RoleEnum": "motcua.models.Role",
+        "TransitionEnum": "dossiers.models.Transition",
     },
 }
 

@@ -1,0 +1,85 @@
+"""``GET /api/v1/dossiers/{code}/documents/{kind}.pdf`` — an official form as PDF (CONTRACT.md).
+
+Token or session authentication like the rest of the API. Success is the PDF itself
+(``application/pdf``, inline, ``<code>-<kind>.pdf``); errors are the API's JSON
+``{code, detail}`` whatever the client's Accept header asked for: 404 ``not_found`` for an
+unknown dossier and for one the user may not see, 400 ``document_not_applicable`` for a form
+the dossier's state or history does not have.
+
+Wiring (``dossiers/api/urls.py``)::
+
+    re_path(rf"^dossiers/{CODE}/documents/(?P<kind>{KIND_PATTERN})\\.pdf$",
+            DossierDocumentView.as_view(), name="dossier-document")
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dossiers import selectors
+from dossiers.documents import KINDS, document_filename, pdf_response, render_dossier_document
+from motcua.errors import DomainError
+
+
+class DocumentNotFound(DomainError):
+    code = "not_found"
+    status = 404
+    default_message = "Không tìm thấy hồ sơ."
+
+
+class PDFRenderer(BaseRenderer):
+    """Lets clients send ``Accept: application/pdf``; the view answers PDF bytes itself."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+class DossierDocumentView(APIView):
+    renderer_classes = [JSONRenderer, PDFRenderer]
+
+    @extend_schema(
+        operation_id="dossier_document",
+        summary="Văn bản của hồ sơ (PDF)",
+        description=(
+            "Biểu mẫu theo Phụ lục I Thông tư 03/2025/TT-VPCP: receipt (Mẫu 01), supplement "
+            "(Mẫu 02), refusal (Mẫu 03), apology (Mẫu 04), stop-notice (Mẫu 05), "
+            "control-sheet (Mẫu 06)."
+        ),
+        parameters=[
+            OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH),
+            OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(KINDS)),
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+            400: OpenApiResponse(description="document_not_applicable"),
+            404: OpenApiResponse(description="not_found"),
+        },
+    )
+    def get(self, request, code: str, kind: str):
+        if kind not in KINDS:
+            raise DocumentNotFound("Không có loại văn bản này.")
+        try:
+            dossier = selectors.dossier_get(code=code, user=request.user)
+        except Http404:
+            raise DocumentNotFound() from None
+        pdf = render_dossier_document(dossier=dossier, kind=kind)
+        return pdf_response(pdf, document_filename(dossier, kind))
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # An error is data for the JSON renderer even when the client asked for a PDF.
+        if isinstance(response, Response) and isinstance(
+            getattr(request, "accepted_renderer", None), PDFRenderer
+        ):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)

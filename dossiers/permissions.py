@@ -1,0 +1,295 @@
+"""Who may do what with a dossier: the one place (docs/dossier-lifecycle.md, "Permissions").
+
+The staff's roles are read once per user object (one query) into a :class:`Staff` and kept on
+it. Three questions are answered here:
+
+- :func:`can_transition` — may this user ask for this transition on this dossier? ``False``
+  means 403. A user who is the right person but asks at the wrong moment (a leader approving a
+  dossier still being appraised) passes here and is refused by the state machine (400).
+- :func:`visible_filter` — which dossiers may the user see at all (others are 404);
+- :func:`queue_filter` — which dossiers wait for the user now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Exists, OuterRef, Q
+
+from dossiers.models import Dossier, DossierStep, State, Transition
+from motcua.models import Agency, Role, StaffRole
+
+CLERK_TRANSITIONS = {
+    Transition.RECEIVE, Transition.REFUSE, Transition.SUPPLEMENT, Transition.RETURN_RESULT,
+    Transition.WITHDRAW,
+}
+OFFICER_TRANSITIONS = {
+    Transition.FORWARD, Transition.REQUEST_SUPPLEMENT, Transition.SUBMIT_FOR_APPROVAL,
+}
+LEADER_TRANSITIONS = {Transition.APPROVE, Transition.DENY, Transition.SEND_BACK}
+
+
+@dataclass
+class Staff:
+    """What one user holds: ``units[role]`` = unit ids, ``agencies[role]`` = agency ids of those
+    units; ``reception_agencies``: agencies whose reception unit the user serves as clerk;
+    ``center_clerk``: clerk of a Public Administration Service Center (serves every agency)."""
+
+    user_id: int | None
+    superuser: bool = False
+    units: dict[str, set[int]] = field(default_factory=dict)
+    agencies: dict[str, set[int]] = field(default_factory=dict)
+    reception_agencies: set[int] = field(default_factory=set)
+    center_clerk: bool = False
+
+    def units_for(self, role: str) -> set[int]:
+        return self.units.get(role, set())
+
+    def agencies_for(self, role: str) -> set[int]:
+        return self.agencies.get(role, set())
+
+    def holds(self, role: str, unit_id: int | None) -> bool:
+        return unit_id is not None and unit_id in self.units_for(role)
+
+    @property
+    def all_units(self) -> set[int]:
+        return set().union(*self.units.values()) if self.units else set()
+
+    @property
+    def supervisor(self) -> bool:
+        return bool(self.units_for(Role.SUPERVISOR))
+
+
+def staff_of(user) -> Staff:
+    if not user or not getattr(user, "is_authenticated", False):
+        return Staff(user_id=None)
+    cached = getattr(user, "_dossier_staff", None)
+    if cached is not None:
+        return cached
+    staff = Staff(user_id=user.pk, superuser=bool(user.is_superuser))
+    rows = StaffRole.objects.filter(user_id=user.pk, unit__is_active=True).values_list(
+        "role", "unit_id", "unit__agency_id", "unit__is_reception", "unit__agency__kind"
+    )
+    for role, unit_id, agency_id, is_reception, agency_kind in rows:
+        staff.units.setdefault(role, set()).add(unit_id)
+        staff.agencies.setdefault(role, set()).add(agency_id)
+        if role == Role.CLERK:
+            if agency_kind == Agency.Kind.CENTER:
+                staff.center_clerk = True
+            if is_reception:
+                staff.reception_agencies.add(agency_id)
+    user._dossier_staff = staff
+    return staff
+
+
+def forget(user) -> None:
+    """Drop the cached roles (after changing a user's StaffRole rows in the same request)."""
+    if hasattr(user, "_dossier_staff"):
+        del user._dossier_staff
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacities
+# ---------------------------------------------------------------------------------------------
+
+
+def is_clerk_for_agency(user, agency_id: int) -> bool:
+    """Clerk of the agency's reception unit, or of a service center (which receives for all)."""
+    staff = staff_of(user)
+    return staff.superuser or staff.center_clerk or agency_id in staff.reception_agencies
+
+
+def can_receive_for(user, agency: Agency) -> bool:
+    return is_clerk_for_agency(user, agency.pk)
+
+
+def is_clerk_for(user, dossier: Dossier) -> bool:
+    if is_clerk_for_agency(user, dossier.agency_id):
+        return True
+    # A clerk holding the current clerk step (e.g. the return desk of another agency).
+    return dossier.current_role == Role.CLERK and staff_of(user).holds(
+        Role.CLERK, dossier.current_unit_id
+    )
+
+
+def _holds_current(user, dossier: Dossier, role: str) -> bool:
+    return dossier.current_role == role and staff_of(user).holds(role, dossier.current_unit_id)
+
+
+def _holds_any_step(user, dossier: Dossier, role: str) -> bool:
+    units = staff_of(user).units_for(role)
+    if not units:
+        return False
+    return DossierStep.objects.filter(dossier=dossier, role=role, unit_id__in=units).exists()
+
+
+def is_officer_for(user, dossier: Dossier) -> bool:
+    """At an officer step: the officer of that step's unit, and only the assigned handler when
+    there is one. At any other moment: an officer of one of the dossier's officer steps (who
+    is then told "not in this state" rather than "not yours")."""
+    staff = staff_of(user)
+    if staff.superuser:
+        return True
+    if dossier.current_role == Role.OFFICER:
+        if not _holds_current(user, dossier, Role.OFFICER):
+            return False
+        return dossier.current_handler_id is None or dossier.current_handler_id == user.pk
+    return _holds_any_step(user, dossier, Role.OFFICER)
+
+
+def is_leader_for(user, dossier: Dossier) -> bool:
+    """At a leader step: a leader of that step's unit. Otherwise: a leader of one of the
+    dossier's leader steps."""
+    staff = staff_of(user)
+    if staff.superuser:
+        return True
+    if dossier.current_role == Role.LEADER:
+        return _holds_current(user, dossier, Role.LEADER)
+    return _holds_any_step(user, dossier, Role.LEADER)
+
+
+def is_agency_leader_for(user, dossier: Dossier) -> bool:
+    """A leader of the receiving agency, or of the agency now holding the dossier."""
+    staff = staff_of(user)
+    if staff.superuser:
+        return True
+    leader_agencies = staff.agencies_for(Role.LEADER)
+    if dossier.agency_id in leader_agencies:
+        return True
+    step = dossier.current_step
+    return step is not None and step.agency_id in leader_agencies
+
+
+def can_start(user, dossier: Dossier, first_processing_step: DossierStep | None) -> bool:
+    """The desk hands the dossier over, or an officer of the first processing step takes it."""
+    if is_clerk_for(user, dossier):
+        return True
+    return first_processing_step is not None and staff_of(user).holds(
+        first_processing_step.role, first_processing_step.unit_id
+    )
+
+
+def can_transition(
+    user, dossier: Dossier, transition: str, *, first_processing_step: DossierStep | None = None
+) -> bool:
+    if staff_of(user).superuser:
+        return True
+    if transition == Transition.START:
+        return can_start(user, dossier, first_processing_step)
+    if transition == Transition.STOP:
+        return is_agency_leader_for(user, dossier)
+    if transition in CLERK_TRANSITIONS:
+        return is_clerk_for(user, dossier)
+    if transition in OFFICER_TRANSITIONS:
+        return is_officer_for(user, dossier)
+    if transition in LEADER_TRANSITIONS:
+        return is_leader_for(user, dossier)
+    return False
+
+
+def can_assign(user, dossier: Dossier) -> bool:
+    """A leader of the agency holding the current step assigns its officers."""
+    staff = staff_of(user)
+    if staff.superuser:
+        return True
+    step = dossier.current_step
+    return step is not None and step.agency_id in staff.agencies_for(Role.LEADER)
+
+
+def can_attach(user, dossier: Dossier, kind: str) -> bool:
+    """Scans and supplements: the desk. The result: whoever holds the current step, or the
+    desk. Online uploads come from the citizen (``user`` None) while the dossier is submitted."""
+    from dossiers.models import Attachment
+
+    if user is None:
+        return kind == Attachment.Kind.UPLOAD and dossier.state == State.SUBMITTED
+    staff = staff_of(user)
+    if staff.superuser:
+        return True
+    if kind == Attachment.Kind.RESULT:
+        return is_clerk_for(user, dossier) or (
+            bool(dossier.current_role)
+            and staff.holds(dossier.current_role, dossier.current_unit_id)
+        )
+    return is_clerk_for(user, dossier)
+
+
+# ---------------------------------------------------------------------------------------------
+# Query filters
+# ---------------------------------------------------------------------------------------------
+
+NOTHING = Q(pk__in=[])
+
+
+def visible_filter(user) -> Q | None:
+    """``None`` = everything (superuser, supervisor); else a Q over Dossier.
+
+    Clerks see their agencies' dossiers (a center's clerks: all); officers and leaders see
+    dossiers whose process passes through a unit where they hold that step's role; leaders also
+    see their agencies' dossiers; a handler sees what is assigned to them.
+    """
+    staff = staff_of(user)
+    if staff.user_id is None:
+        return NOTHING
+    if staff.superuser or staff.supervisor:
+        return None
+    if staff.center_clerk:
+        return None
+    q = Q(current_handler_id=staff.user_id)
+    if staff.reception_agencies:
+        q |= Q(agency_id__in=staff.reception_agencies)
+    leader_agencies = staff.agencies_for(Role.LEADER)
+    if leader_agencies:
+        q |= Q(agency_id__in=leader_agencies)
+    step_q = Q()
+    has_steps = False
+    for role in (Role.CLERK, Role.OFFICER, Role.LEADER):
+        units = staff.units_for(role)
+        if units:
+            step_q |= Q(role=role, unit_id__in=units)
+            has_steps = True
+    if has_steps:
+        q |= Exists(DossierStep.objects.filter(step_q, dossier=OuterRef("pk")))
+    return q
+
+
+def queue_filter(user, *, to_assign: bool = False) -> Q:
+    """The dossiers waiting for ``user`` now (open ones only; the caller adds the state filter).
+
+    - at a step held in one of the user's units with that step's role (officers: unassigned
+      or assigned to them);
+    - clerks, for the agencies they receive for: online submissions to check, received
+      dossiers to hand over, supplements awaited at the desk, results to hand back;
+    - ``to_assign``: for a leader, the officer steps of their agencies with nobody assigned.
+    """
+    staff = staff_of(user)
+    if staff.user_id is None:
+        return NOTHING
+    if to_assign:
+        agencies = staff.agencies_for(Role.LEADER)
+        if not agencies and not staff.superuser:
+            return NOTHING
+        q = Q(current_role=Role.OFFICER, current_handler__isnull=True)
+        if not staff.superuser:
+            q &= Q(current_step__agency_id__in=agencies)
+        return q
+    if staff.superuser:
+        return Q()
+    q = NOTHING
+    officer_units = staff.units_for(Role.OFFICER)
+    if officer_units:
+        q |= Q(current_role=Role.OFFICER, current_unit_id__in=officer_units) & (
+            Q(current_handler__isnull=True) | Q(current_handler_id=staff.user_id)
+        )
+    for role in (Role.LEADER, Role.CLERK):
+        units = staff.units_for(role)
+        if units:
+            q |= Q(current_role=role, current_unit_id__in=units)
+    desk_states = [
+        State.SUBMITTED, State.RECEIVED, State.SUPPLEMENT_REQUESTED, State.RESULT_READY,
+    ]
+    if staff.center_clerk:
+        q |= Q(state__in=desk_states)
+    elif staff.reception_agencies:
+        q |= Q(state__in=desk_states, agency_id__in=staff.reception_agencies)
+    return q

@@ -1,0 +1,209 @@
+"""Pieces every dossier service uses: the internal-process plan, the time limit, the event row
+and the hand-off to Celery."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from functools import partial
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from dossiers.models import Dossier, DossierEvent, DossierStep
+from motcua import calendar
+from motcua.errors import ValidationError
+from motcua.models import Role
+from procedures.models import Channel, ProcedureVersion
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Time
+# ---------------------------------------------------------------------------------------------
+
+
+def time_limit(version: ProcedureVersion, channel: str) -> tuple[Decimal, str]:
+    """(amount, unit) of the version's time limit for ``channel``: the channel's own limit
+    where the catalogue has one, else the version's."""
+    from procedures.selectors import procedure_time_limit
+
+    amount, unit = procedure_time_limit(version=version, channel=channel)
+    return Decimal(amount), unit
+
+
+def appointment(
+    *, version: ProcedureVersion, channel: str, received_at: datetime
+) -> tuple[datetime, datetime]:
+    """(clock start, appointment) for a dossier received at ``received_at``: the clock starts at
+    the next opening when received outside office hours (DOMAIN.md "Time")."""
+    amount, unit = time_limit(version, channel)
+    return calendar.next_opening(received_at), calendar.deadline(received_at, amount, unit)
+
+
+# ---------------------------------------------------------------------------------------------
+# The internal process of one dossier
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """The dossier's steps (latest attempt of each position, in order) and their roles:
+    a leading clerk step is the reception step, a trailing clerk step the return step, the
+    steps between are processing steps (officers, leaders)."""
+
+    steps: list[DossierStep]
+
+    @classmethod
+    def of(cls, dossier: Dossier) -> Plan:
+        latest: dict[int, DossierStep] = {}
+        for step in DossierStep.objects.filter(dossier=dossier).select_related("unit", "agency"):
+            latest[step.position] = step  # ordered by (position, attempt): the last one wins
+        return cls(steps=[latest[p] for p in sorted(latest)])
+
+    @property
+    def reception(self) -> DossierStep | None:
+        if len(self.steps) > 1 and self.steps[0].role == Role.CLERK:
+            return self.steps[0]
+        return None
+
+    @property
+    def return_step(self) -> DossierStep | None:
+        if len(self.steps) > 1 and self.steps[-1].role == Role.CLERK:
+            return self.steps[-1]
+        return None
+
+    @property
+    def processing(self) -> list[DossierStep]:
+        return [s for s in self.steps if s is not self.reception and s is not self.return_step]
+
+    @property
+    def first_processing(self) -> DossierStep | None:
+        return self.processing[0] if self.processing else None
+
+    def at(self, step_id: int | None) -> DossierStep | None:
+        if step_id is None:
+            return None
+        for step in self.steps:
+            if step.pk == step_id:
+                return step
+        # An older attempt: the plan only keeps the latest one of each position.
+        return DossierStep.objects.select_related("unit", "agency").filter(pk=step_id).first()
+
+    def next_processing(self, step: DossierStep | None) -> DossierStep | None:
+        """The processing step after ``step`` (None: after the last one)."""
+        after = [s for s in self.processing if step is None or s.position > step.position]
+        return after[0] if after else None
+
+    def previous_worker(self, step: DossierStep) -> DossierStep | None:
+        """The last non-leader processing step before ``step``: where a send-back goes."""
+        before = [
+            s for s in self.processing if s.position < step.position and s.role != Role.LEADER
+        ]
+        return before[-1] if before else None
+
+
+def finish_step(step: DossierStep, *, now: datetime, actor) -> bool | None:
+    """Close ``step`` now; returns whether it was on time (None when it had no deadline)."""
+    step.finished_at = now
+    if step.handler_id is None and actor is not None:
+        step.handler = actor
+    step.on_time = None if step.due_at is None else now <= step.due_at
+    step.save(update_fields=["finished_at", "handler", "on_time"])
+    return step.on_time
+
+
+def begin_step(
+    dossier: Dossier, step: DossierStep, *, now: datetime, handler=None
+) -> DossierStep:
+    """Make ``step`` the dossier's current step from ``now``, its deadline from its allotment.
+    A step already done once (sent back) starts again as a new attempt."""
+    if step.started_at is not None:
+        step = DossierStep(
+            dossier=dossier, process_step_id=step.process_step_id, position=step.position,
+            attempt=step.attempt + 1, name=step.name, agency=step.agency, unit=step.unit,
+            role=step.role, hours=step.hours,
+        )
+    step.started_at = now
+    step.due_at = calendar.add_working_hours(now, step.hours)
+    step.handler = handler
+    step.save()
+    set_current(dossier, step, handler=handler)
+    return step
+
+
+def set_current(dossier: Dossier, step: DossierStep | None, *, handler=None) -> None:
+    dossier.current_step = step
+    dossier.current_unit = step.unit if step else None
+    dossier.current_role = step.role if step else ""
+    dossier.current_handler = handler
+
+
+def describe_step(step: DossierStep | None) -> dict | None:
+    if step is None:
+        return None
+    return {
+        "step": step.pk, "position": step.position, "name": step.name,
+        "unit": step.unit.code, "agency": step.agency.code,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Events and their publication
+# ---------------------------------------------------------------------------------------------
+
+
+def append_event(
+    *, dossier: Dossier, at: datetime, actor, transition: str, from_state: str,
+    to_state: str, step: DossierStep | None = None, comment: str = "",
+    on_time: bool | None = None, data: dict | None = None,
+) -> DossierEvent:
+    """Append one line to the log and, once the transaction commits, hand its id to the
+    publisher (the national portal outbox builds on it)."""
+    event = DossierEvent.objects.create(
+        dossier=dossier, at=at, actor=actor if getattr(actor, "pk", None) else None,
+        transition=transition, from_state=from_state or "", to_state=to_state or "",
+        step=step, comment=comment, on_time=on_time, data=data or {},
+    )
+    transaction.on_commit(partial(enqueue_publication, event.pk))
+    return event
+
+
+def enqueue_publication(event_id: int) -> None:
+    from dossiers.tasks import publish_event
+
+    try:
+        publish_event.delay(event_id)
+    except Exception:
+        # The event is committed and stays in the log; the outbox sweep (later issue) finds
+        # events never published. A broker outage must not turn a saved write into an error.
+        logger.exception("Could not enqueue dossiers.publish_event for event %s", event_id)
+
+
+def check_channel(version: ProcedureVersion, channel: str) -> None:
+    if channel not in Channel.values:
+        raise ValidationError(
+            _("Cách thức nộp hồ sơ không hợp lệ: “%(channel)s”.") % {"channel": channel},
+            code="invalid_channel", errors={"channel": [_("Cách thức nộp không hợp lệ.")]},
+        )
+    accepted = {
+        Channel.IN_PERSON: version.accepts_in_person,
+        Channel.ONLINE: version.accepts_online,
+        Channel.POST: version.accepts_post,
+    }[Channel(channel)]
+    if not accepted:
+        message = _("Thủ tục “%(name)s” không tiếp nhận hồ sơ %(channel)s.") % {
+            "name": version.name, "channel": _channel_phrase(channel),
+        }
+        raise ValidationError(message, code="channel_not_accepted", errors={"channel": [message]})
+
+
+def _channel_phrase(channel: str) -> str:
+    return {
+        Channel.IN_PERSON: _("nộp trực tiếp"),
+        Channel.ONLINE: _("nộp trực tuyến"),
+        Channel.POST: _("qua dịch vụ bưu chính"),
+    }[Channel(channel)]

@@ -1,0 +1,427 @@
+"""Lists of dossiers: the queue (my unit's dossiers at my step, ``dossier_queue``) and the
+search (everything I may see, ``dossier_search``); both filter, sort, page by 25, export to
+xlsx with the same filters, and the queue acts on several rows at once, each through the
+one service, reporting row by row.
+
+Query count does not grow with the rows: the selectors join what a row shows, deadlines are
+computed from the office calendar in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from dossiers import permissions
+from dossiers.forms import OPEN_STATE_CHOICES, ListFilterForm
+from dossiers.models import State, Transition
+from dossiers.selectors import DossierFilters, dossier_queue, dossier_search, dossier_visible_to
+from dossiers.services import dossier_assign, dossier_transition
+from dossiers.templatetags.dossier_screens import deadline_of, due_soon_hours, person_name
+from dossiers.views._common import SEARCH_ROLES, WORKING_ROLES, staff_required
+from motcua import calendar
+from motcua.errors import DomainError
+from motcua.models import Role, StaffRole
+from motcua.permissions import roles_of
+from procedures.selectors import procedure_search
+
+PAGE_SIZE = 25
+BULK_MAX = 100
+EXPORT_MAX = 50_000
+BULK_SESSION_KEY = "dossier_bulk_result"
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    name: str
+    label: str
+    role: str
+    done: str
+
+
+#: What can be done to several dossiers at once, by whom. Each row goes through
+#: ``dossier_transition`` (or ``dossier_assign``) with the version the person saw.
+BULK_ACTIONS = [
+    BulkAction(Transition.START, gettext_lazy("Chuyển xử lý"), Role.CLERK,
+               gettext_lazy("Đã chuyển cho đơn vị xử lý")),
+    BulkAction(Transition.RETURN_RESULT, gettext_lazy("Trả kết quả"), Role.CLERK,
+               gettext_lazy("Đã trả kết quả")),
+    BulkAction(Transition.FORWARD, gettext_lazy("Chuyển bước tiếp theo"), Role.OFFICER,
+               gettext_lazy("Đã chuyển bước tiếp theo")),
+    BulkAction(Transition.SUBMIT_FOR_APPROVAL, gettext_lazy("Trình phê duyệt"), Role.OFFICER,
+               gettext_lazy("Đã trình phê duyệt")),
+    BulkAction(Transition.APPROVE, gettext_lazy("Phê duyệt"), Role.LEADER,
+               gettext_lazy("Đã phê duyệt")),
+    BulkAction("assign", gettext_lazy("Phân công cho chuyên viên"), Role.LEADER,
+               gettext_lazy("Đã phân công")),
+]
+BULK_BY_NAME = {action.name: action for action in BULK_ACTIONS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the filters and building the list
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Listing:
+    mode: str  # "queue" or "search"
+    form: ListFilterForm
+    params: dict
+    to_assign: bool
+    queryset: object
+
+
+def _procedure_choices(user, mode: str) -> list[tuple[str, str]]:
+    if mode == "queue":
+        rows = (
+            dossier_queue(user=user).order_by()
+            .values_list("procedure_version__procedure__code", "procedure_version__name")
+            .distinct()
+        )
+        return sorted(((code, _short(name)) for code, name in rows), key=lambda c: c[1])
+    rows = procedure_search(active_only=False).values_list("procedure__code", "name")
+    return [(code, _short(name)) for code, name in rows]
+
+
+def _short(name: str, limit: int = 90) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _listing(request, mode: str) -> Listing:
+    states = OPEN_STATE_CHOICES if mode == "queue" else State.choices
+    form = ListFilterForm(
+        request.GET or None, states=states,
+        procedures=_procedure_choices(request.user, mode),
+        default_sort="due" if mode == "queue" else "newest",
+    )
+    params = form.values()
+    to_assign = mode == "queue" and request.GET.get("tab") == "phan-cong"
+    filters = DossierFilters(
+        state=params.get("state") or None,
+        procedure=params.get("procedure") or None,
+        q=params.get("q", ""),
+        ordering="newest" if params.get("sort") == "newest" else "due",
+        to_assign=to_assign,
+    )
+    if mode == "queue":
+        queryset = dossier_queue(user=request.user, filters=filters)
+    else:
+        queryset = dossier_search(user=request.user, filters=filters)
+    if params.get("due"):
+        queryset = _due_filter(queryset, params["due"])
+    if to_assign:
+        params = {**params, "tab": "phan-cong"}
+    return Listing(mode=mode, form=form, params=params, to_assign=to_assign, queryset=queryset)
+
+
+def _due_filter(queryset, due: str):
+    """Overdue / due soon, as the rows show it: the sweep's flags, or the appointment itself
+    (the flags lag behind by up to one sweep). Dossiers waiting for a supplement are paused:
+    neither."""
+    now = timezone.now()
+    running = Q(state__in=[State.RECEIVED, State.IN_PROGRESS, State.AWAITING_APPROVAL])
+    overdue = Q(is_overdue=True) | Q(due_at__lte=now)
+    if due == "overdue":
+        return queryset.filter(running & overdue)
+    soon_end = calendar.add_working_hours(now, due_soon_hours())
+    soon = Q(is_due_soon=True) | Q(due_at__gt=now, due_at__lt=soon_end)
+    return queryset.filter(running & soon).exclude(overdue)
+
+
+def _querystring(params: dict, **overrides) -> str:
+    merged = {k: v for k, v in {**params, **overrides}.items() if v not in (None, "")}
+    return urlencode(merged)
+
+
+def _tabs(request, listing: Listing) -> list[dict]:
+    """Quick filters with counts (two queries at most, whatever the number of rows)."""
+    if listing.mode != "queue":
+        return []
+    user = request.user
+    roles = roles_of(user) if not user.is_superuser else set(WORKING_ROLES)
+    counts = {
+        row["state"]: row["n"]
+        for row in dossier_queue(user=user).order_by().values("state").annotate(n=Count("id"))
+    }
+    base = reverse("dossier-queue")
+    current_state = listing.params.get("state", "")
+    tabs = [{
+        "label": _("Tất cả"), "url": base, "count": sum(counts.values()),
+        "current": not current_state and not listing.to_assign,
+    }]
+    wanted = []
+    if Role.CLERK in roles:
+        wanted += [State.SUBMITTED, State.RECEIVED, State.SUPPLEMENT_REQUESTED, State.RESULT_READY]
+    if Role.OFFICER in roles:
+        wanted += [State.IN_PROGRESS]
+    if Role.LEADER in roles:
+        wanted += [State.AWAITING_APPROVAL]
+    labels = {
+        State.SUBMITTED: _("Trực tuyến chờ tiếp nhận"),
+        State.RECEIVED: _("Chờ chuyển xử lý"),
+        State.SUPPLEMENT_REQUESTED: _("Chờ bổ sung"),
+        State.RESULT_READY: _("Chờ trả kết quả"),
+        State.IN_PROGRESS: _("Đang xử lý"),
+        State.AWAITING_APPROVAL: _("Chờ phê duyệt"),
+    }
+    for state in dict.fromkeys(wanted):
+        tabs.append({
+            "label": labels[state], "url": f"{base}?{_querystring({'state': state})}",
+            "count": counts.get(state, 0), "current": current_state == state and not listing.to_assign,
+        })
+    if Role.LEADER in roles:
+        to_assign = dossier_queue(user=user, filters=DossierFilters(to_assign=True)).count()
+        tabs.append({
+            "label": _("Chờ phân công"), "url": f"{base}?tab=phan-cong", "count": to_assign,
+            "current": listing.to_assign,
+        })
+    return tabs
+
+
+def _bulk_actions(user) -> list[BulkAction]:
+    if user.is_superuser:
+        return list(BULK_ACTIONS)
+    roles = roles_of(user)
+    return [action for action in BULK_ACTIONS if action.role in roles]
+
+
+def _officers_for_leader(user) -> list[tuple[object, str]]:
+    """Officers a leader can assign: those of the units of the leader's agencies (one query)."""
+    staff = permissions.staff_of(user)
+    agencies = staff.agencies_for(Role.LEADER)
+    rows = StaffRole.objects.filter(role=Role.OFFICER).select_related("user", "unit")
+    if not staff.superuser:
+        rows = rows.filter(unit__agency_id__in=agencies)
+    seen, out = set(), []
+    for row in rows.order_by("unit__name", "user__last_name", "user__first_name"):
+        if row.user_id in seen:
+            continue
+        seen.add(row.user_id)
+        out.append((row.user, f"{person_name(row.user)} — {row.unit.name}"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Pages
+# ---------------------------------------------------------------------------------------------
+
+
+@require_GET
+@staff_required(*WORKING_ROLES)
+def queue(request):
+    """Hồ sơ cần xử lý: the open dossiers waiting for me, soonest appointment first."""
+    return _list_page(request, "queue")
+
+
+@require_GET
+@staff_required(*SEARCH_ROLES)
+def search(request):
+    """Tra cứu hồ sơ: every dossier I may see, newest first."""
+    return _list_page(request, "search")
+
+
+def _list_page(request, mode: str):
+    listing = _listing(request, mode)
+    page = Paginator(listing.queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(dossier, deadline_of(dossier)) for dossier in page.object_list]
+    url_name = "dossier-queue" if mode == "queue" else "dossier-search"
+    export_name = "dossier-queue-export" if mode == "queue" else "dossier-search-export"
+    actions = _bulk_actions(request.user) if mode == "queue" else []
+    context = {
+        "mode": mode, "listing": listing, "form": listing.form, "page": page, "rows": rows,
+        "filter_qs": _querystring(listing.params),
+        "list_url": reverse(url_name),
+        "export_url": reverse(export_name) + (
+            "?" + _querystring(listing.params) if listing.params else ""
+        ),
+        "tabs": _tabs(request, listing),
+        "bulk_actions": actions,
+        "officers": (
+            _officers_for_leader(request.user) if any(a.name == "assign" for a in actions) else []
+        ),
+        "bulk_result": request.session.pop(BULK_SESSION_KEY, None),
+        "title": _("Hồ sơ cần xử lý") if mode == "queue" else _("Tra cứu hồ sơ"),
+    }
+    if request.htmx and request.htmx.target == "dossier-results":
+        return render(request, "dossiers/_list_results.html", context)
+    return render(request, "dossiers/list.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# Acting on several rows
+# ---------------------------------------------------------------------------------------------
+
+
+def _picks(values: list[str]) -> list[tuple[str, int | None]]:
+    """``code@version`` values of the ticked rows, in order, without duplicates."""
+    out, seen = [], set()
+    for value in values:
+        code, _sep, version = value.rpartition("@")
+        if not _sep:
+            code, version = value, ""
+        code = code.strip()
+        if not code or code in seen:
+            continue
+        seen.add(code)
+        out.append((code, int(version) if version.isdigit() else None))
+    return out
+
+
+@require_POST
+@staff_required(*WORKING_ROLES)
+def bulk(request):
+    """Apply one action to each ticked dossier; every row succeeds or fails on its own."""
+    back = request.POST.get("next") or reverse("dossier-queue")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("dossier-queue")
+    action = BULK_BY_NAME.get(request.POST.get("action", ""))
+    picks = _picks(request.POST.getlist("pick"))
+    if action is None or action not in _bulk_actions(request.user):
+        messages.error(request, _("Vui lòng chọn thao tác."))
+        return redirect(back)
+    if not picks:
+        messages.error(request, _("Vui lòng chọn ít nhất một hồ sơ."))
+        return redirect(back)
+    if len(picks) > BULK_MAX:
+        messages.error(request, _("Mỗi lần chỉ thao tác tối đa %(n)d hồ sơ.") % {"n": BULK_MAX})
+        return redirect(back)
+    officer = None
+    if action.name == "assign":
+        officer_id = request.POST.get("officer", "")
+        officer = next(
+            (user for user, _label in _officers_for_leader(request.user)
+             if str(user.pk) == officer_id), None,
+        )
+        if officer is None:
+            messages.error(request, _("Vui lòng chọn chuyên viên được phân công."))
+            return redirect(back)
+    found = {
+        d.code: d for d in dossier_visible_to(request.user).filter(code__in=[c for c, _v in picks])
+    }
+    results = []
+    for code, version in picks:
+        dossier = found.get(code)
+        if dossier is None:
+            results.append({"code": code, "ok": False, "message": _("Không tìm thấy hồ sơ.")})
+            continue
+        try:
+            if officer is not None:
+                dossier_assign(dossier=dossier, officer=officer, actor=request.user,
+                               expected_version=version)
+            else:
+                dossier_transition(dossier=dossier, transition=action.name, actor=request.user,
+                                   expected_version=version)
+        except DomainError as exc:
+            results.append({"code": code, "ok": False, "message": str(exc.message)})
+        else:
+            results.append({"code": code, "ok": True, "message": str(action.done)})
+    request.session[BULK_SESSION_KEY] = {
+        "action": str(action.label),
+        "ok": sum(1 for r in results if r["ok"]),
+        "failed": sum(1 for r in results if not r["ok"]),
+        "rows": results,
+    }
+    return redirect(back)
+
+
+# ---------------------------------------------------------------------------------------------
+# xlsx
+# ---------------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    (_("STT"), 6), (_("Mã hồ sơ"), 28), (_("Thủ tục"), 50), (_("Mã thủ tục"), 24),
+    (_("Người nộp"), 26), (_("Số giấy tờ"), 16), (_("Điện thoại"), 13),
+    (_("Cách thức nộp"), 16), (_("Trạng thái"), 22), (_("Ngày tiếp nhận"), 17),
+    (_("Ngày hẹn trả"), 17), (_("Tình trạng hạn"), 16), (_("Thời gian"), 22),
+    (_("Đơn vị đang xử lý"), 30), (_("Cán bộ xử lý"), 24),
+]
+
+
+@require_GET
+@staff_required(*WORKING_ROLES)
+def queue_export(request):
+    return _export(request, "queue")
+
+
+@require_GET
+@staff_required(*SEARCH_ROLES)
+def search_export(request):
+    return _export(request, "search")
+
+
+def _export(request, mode: str) -> HttpResponse:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    listing = _listing(request, mode)
+    now = timezone.now()
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title="Hồ sơ")
+    for index, (_title, width) in enumerate(EXPORT_COLUMNS, start=1):
+        sheet.column_dimensions[_column_letter(index)].width = width
+    sheet.freeze_panes = "C3"
+    title = _("Hồ sơ cần xử lý") if mode == "queue" else _("Tra cứu hồ sơ")
+    heading = WriteOnlyCell(sheet, value=f"{title} — {timezone.localtime(now):%H:%M %d/%m/%Y}")
+    heading.font = Font(bold=True, size=13)
+    sheet.append([heading])
+    header = []
+    for label, _width in EXPORT_COLUMNS:
+        cell = WriteOnlyCell(sheet, value=str(label))
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="B3261E")
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        header.append(cell)
+    sheet.append(header)
+    count = 0
+    for count, dossier in enumerate(listing.queryset[:EXPORT_MAX].iterator(chunk_size=2000), 1):
+        status = deadline_of(dossier, now)
+        sheet.append([
+            count, dossier.code, dossier.procedure_version.name,
+            dossier.procedure_version.procedure.code, dossier.applicant_name,
+            dossier.applicant_id_number, dossier.applicant_phone,
+            dossier.get_channel_display(), dossier.get_state_display(),
+            _date_cell(sheet, dossier.received_at), _date_cell(sheet, dossier.due_at),
+            status.label, status.text,
+            dossier.current_unit.name if dossier.current_unit_id else "",
+            person_name(dossier.current_handler) if dossier.current_handler_id else "",
+        ])
+    if count >= EXPORT_MAX:
+        sheet.append([_("Chỉ xuất %(n)d hồ sơ đầu tiên; hãy lọc thêm.") % {"n": EXPORT_MAX}])
+    response = HttpResponse(
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    stamp = f"{timezone.localtime(now):%Y%m%d-%H%M}"
+    name = "ho-so-can-xu-ly" if mode == "queue" else "tra-cuu-ho-so"
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.xlsx"'
+    book.save(response)
+    return response
+
+
+def _column_letter(index: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index)
+
+
+def _date_cell(sheet, value):
+    from openpyxl.cell import WriteOnlyCell
+
+    if not value:
+        return ""
+    cell = WriteOnlyCell(sheet, value=timezone.localtime(value).replace(tzinfo=None))
+    cell.number_format = "dd/mm/yyyy hh:mm"
+    return cell
