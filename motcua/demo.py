@@ -8,6 +8,7 @@ illustrative, not the official registry's.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 
 from motcua.models import Agency, Role, StaffRole, Unit
 
@@ -93,6 +94,8 @@ def seed_users(*, password: str) -> list[tuple[str, str]]:
         user.is_staff = role == Role.CATALOGUE_ADMIN
         user.set_password(password)
         user.save()
+        if role == Role.CATALOGUE_ADMIN:
+            user.groups.add(catalogue_admin_group())
         for unit in _units_for(role):
             StaffRole.objects.get_or_create(user=user, unit=unit, role=role)
         out.append((username, role.label))
@@ -110,3 +113,18 @@ def _units_for(role: str):
     if role == Role.CATALOGUE_ADMIN:
         return units.filter(agency__code=PROVINCE_CODE, code="KSTTHC")
     return units.filter(agency__code=PROVINCE_CODE, code="VP")
+
+
+CATALOGUE_ADMIN_GROUP = "Cán bộ kiểm soát TTHC"
+
+
+def catalogue_admin_group() -> Group:
+    """The Django-admin permissions a catalogue admin needs: the catalogue, the calendar and the
+    organisation (our own pages check the role; Django's admin checks these)."""
+    group, _ = Group.objects.get_or_create(name=CATALOGUE_ADMIN_GROUP)
+    perms = Permission.objects.filter(content_type__app_label="procedures") | Permission.objects.filter(
+        content_type__app_label="motcua",
+        content_type__model__in=["agency", "unit", "staffrole", "calendarday"],
+    )
+    group.permissions.set(perms)
+    return group

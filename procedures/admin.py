@@ -32,10 +32,10 @@ from procedures.models import (
 )
 from procedures.schema import DocumentData, FeeData, ProcedureData, StepData, TimeLimitData
 from procedures.services import (
-    DOCUMENT_HAS_TEMPLATE,
     procedure_set_active,
     procedure_update,
     procedure_validate,
+    version_scalars,
 )
 
 
@@ -213,35 +213,13 @@ def assemble_data(version: ProcedureVersion, parts: dict) -> ProcedureData:
 
     documents = []
     for d in rows(RequiredDocument):
-        extra = {"template": d["_instance"].template.name or ""} if DOCUMENT_HAS_TEMPLATE else {}
         documents.append(DocumentData(
             name=d["name"], originals=d["originals"], copies=d["copies"],
-            is_mandatory=d["is_mandatory"], template_name=d.get("template_name") or "", **extra,
+            is_mandatory=d["is_mandatory"], template_name=d.get("template_name") or "",
+            template=d["_instance"].template.name or "",
         ))
     return ProcedureData(
-        code=version.procedure.code,
-        name=version.name,
-        field_code=version.field.code,
-        field_name=version.field.name,
-        level=version.level,
-        time_limit_amount=version.time_limit_amount,
-        time_limit_unit=version.time_limit_unit,
-        agency_code=version.agency.code if version.agency_id else "",
-        agency_text=version.agency_text,
-        subjects=version.subjects,
-        accepts_in_person=version.accepts_in_person,
-        accepts_online=version.accepts_online,
-        accepts_post=version.accepts_post,
-        online_level=version.online_level,
-        is_inter_agency=version.is_inter_agency,
-        time_limit_text=version.time_limit_text,
-        supplement_clock=version.supplement_clock,
-        procedure_steps_text=version.procedure_steps_text,
-        requirements=version.requirements,
-        result=version.result,
-        legal_basis=version.legal_basis,
-        source=version.source,
-        effective_from=version.effective_from,
+        **version_scalars(version),
         fees=[FeeData(name=d["name"], amount_vnd=d.get("amount_vnd"),
                       description=d.get("description") or "") for d in rows(FeeLine)],
         documents=documents,

@@ -43,7 +43,6 @@ __all__ = [
 
 # Whether the shared data shape carries the stored template file of a document (a storage
 # path; "" = none). Without it, an edit keeps each document's file by the document's name.
-DOCUMENT_HAS_TEMPLATE = "template" in {f.name for f in dataclasses.fields(DocumentData)}
 
 
 def _check_actor(actor) -> None:
@@ -154,22 +153,9 @@ def procedure_set_active(*, procedure: Procedure, active: bool, actor) -> Proced
     return procedure
 
 
-def procedure_to_data(version: ProcedureVersion) -> ProcedureData:
-    """The `ProcedureData` of a stored version: what the edit form starts from and what the
-    export writes. `procedure_update` with it unchanged writes nothing."""
-    steps = [
-        StepData(name=s.name, unit_code=s.unit_code, role=s.role, hours=s.hours,
-                 agency_code=s.agency.code if s.agency_id else "")
-        for s in _rows(version, "steps", select=("agency",))
-    ]
-    documents = []
-    for d in _rows(version, "documents"):
-        extra = {"template": d.template.name or ""} if DOCUMENT_HAS_TEMPLATE else {}
-        documents.append(DocumentData(
-            name=d.name, originals=d.originals, copies=d.copies, is_mandatory=d.is_mandatory,
-            template_name=d.template_name, **extra,
-        ))
-    return ProcedureData(
+def version_scalars(version: ProcedureVersion) -> dict:
+    """The single-valued fields of a `ProcedureData`, read from a version (saved or not)."""
+    return dict(
         code=version.procedure.code,
         name=version.name,
         field_code=version.field.code,
@@ -193,6 +179,25 @@ def procedure_to_data(version: ProcedureVersion) -> ProcedureData:
         legal_basis=version.legal_basis,
         source=version.source,
         effective_from=version.effective_from,
+    )
+
+
+def procedure_to_data(version: ProcedureVersion) -> ProcedureData:
+    """The `ProcedureData` of a stored version: what the edit form starts from and what the
+    export writes. `procedure_update` with it unchanged writes nothing."""
+    steps = [
+        StepData(name=s.name, unit_code=s.unit_code, role=s.role, hours=s.hours,
+                 agency_code=s.agency.code if s.agency_id else "")
+        for s in _rows(version, "steps", select=("agency",))
+    ]
+    documents = []
+    for d in _rows(version, "documents"):
+        documents.append(DocumentData(
+            name=d.name, originals=d.originals, copies=d.copies, is_mandatory=d.is_mandatory,
+            template_name=d.template_name, template=d.template.name or "",
+        ))
+    return ProcedureData(
+        **version_scalars(version),
         fees=[FeeData(name=f.name, amount_vnd=f.amount_vnd, description=f.description)
               for f in _rows(version, "fees")],
         documents=documents,
@@ -275,12 +280,6 @@ def _field_for(data: ProcedureData) -> Field:
 def _write_version(version: ProcedureVersion, data: ProcedureData, *,
                    previous: ProcedureVersion | None) -> None:
     """Store ``data`` as ``version`` (new or edited in place) with all its parts."""
-    kept_templates = {}
-    if previous is not None and not DOCUMENT_HAS_TEMPLATE:
-        kept_templates = {
-            d.name: d.template.name
-            for d in RequiredDocument.objects.filter(version=previous).exclude(template="")
-        }
     agencies = {
         a.code: a for a in Agency.objects.filter(
             code__in={data.agency_code, *(s.agency_code for s in data.steps)} - {""}
@@ -318,8 +317,7 @@ def _write_version(version: ProcedureVersion, data: ProcedureData, *,
         RequiredDocument(
             version=version, position=i, name=d.name, originals=int(d.originals),
             copies=int(d.copies), is_mandatory=bool(d.is_mandatory), template_name=d.template_name,
-            template=(getattr(d, "template", "") or "") if DOCUMENT_HAS_TEMPLATE
-            else kept_templates.get(d.name, ""),
+            template=d.template or "",
         )
         for i, d in enumerate(data.documents, start=1)
     )
