@@ -50,6 +50,7 @@ from dossiers.models import (
 from motcua.errors import DomainError, ValidationError
 from motcua.models import Agency, Role, StaffRole, Unit
 from motcua.pdf import qr_data_uri, render_pdf
+from motcua.text import person_name
 from procedures.models import Channel, ProcedureVersion, SupplementClock, TimeUnit
 from procedures.selectors import procedure_time_limit
 
@@ -115,15 +116,6 @@ def vn_time(value: datetime | None) -> str:
 def vn_moment(value: datetime | None) -> str:
     """``09 giờ 05 phút, ngày 24 tháng 11 năm 2025``."""
     return f"{vn_time(value)}, {vn_date(value)}"
-
-
-def person_name(user) -> str:
-    """A staff member's name in Vietnamese order: family and middle names (``last_name``),
-    then the given name (``first_name``) — the reverse of ``get_full_name()``."""
-    if user is None:
-        return ""
-    parts = [(user.last_name or "").strip(), (user.first_name or "").strip()]
-    return " ".join(p for p in parts if p) or user.get_username()
 
 
 _UBND = re.compile(r"^(ủy|uỷ) ban nhân dân\s+", re.IGNORECASE)

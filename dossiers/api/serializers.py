@@ -15,6 +15,7 @@ from dossiers.models import (
     IdType,
     Transition,
 )
+from motcua.text import person_name
 from procedures.models import Channel
 
 
@@ -101,7 +102,7 @@ class PersonField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, user):
-        return {"username": user.get_username(), "name": user.get_full_name() or user.get_username()}
+        return {"username": user.get_username(), "name": person_name(user)}
 
 
 class DossierListSerializer(serializers.ModelSerializer):

@@ -48,6 +48,7 @@ from motcua.errors import (
     ValidationError,
 )
 from motcua.models import Role
+from motcua.text import person_name
 from procedures.models import SupplementClock
 
 __all__ = ["TRANSITION_PAYLOAD", "dossier_assign", "dossier_available_transitions", "dossier_transition"]
@@ -561,7 +562,7 @@ def dossier_assign(*, dossier: Dossier, officer, actor, expected_version: int | 
         permissions.forget(officer)
         if not permissions.staff_of(officer).holds(Role.OFFICER, step.unit_id):
             message = _("%(name)s không phải chuyên viên của %(unit)s.") % {
-                "name": officer.get_full_name() or officer.get_username(), "unit": step.unit.name,
+                "name": person_name(officer), "unit": step.unit.name,
             }
             raise ValidationError(message, code="invalid_officer", errors={"officer": [message]})
         previous = locked.current_handler_id
@@ -573,7 +574,7 @@ def dossier_assign(*, dossier: Dossier, officer, actor, expected_version: int | 
         append_event(
             dossier=locked, at=timezone.now(), actor=actor, transition=EventKind.ASSIGN,
             from_state=locked.state, to_state=locked.state, step=step,
-            data={"officer": officer.pk, "officer_name": officer.get_full_name() or officer.get_username(),
+            data={"officer": officer.pk, "officer_name": person_name(officer),
                   "previous": previous},
         )
     return locked

@@ -12,9 +12,11 @@ from django import template
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from dossiers.models import State
 from motcua import calendar
+from motcua.text import person_name
 
 register = template.Library()
 
@@ -170,15 +172,6 @@ def filesize(size) -> str:
     return f"{max(1, round(size / 1024))} KB"
 
 
-def person_name(user) -> str:
-    """Family name first, as Vietnamese names are written (the demo keeps the given name in
-    ``first_name``: "Lan" + "Nguyễn Thị" → "Nguyễn Thị Lan")."""
-    if not user:
-        return ""
-    name = " ".join(part for part in (user.last_name, user.first_name) if part).strip()
-    return name or user.get_username()
-
-
 register.filter("person", person_name)
 
 
@@ -208,13 +201,13 @@ def state_label(value: str) -> str:
 
 #: What an event's ``data`` says that people want to read, in the timeline.
 EVENT_DATA = [
-    ("reasons", _("Lý do")),
-    ("missing_documents", _("Giấy tờ cần bổ sung")),
-    ("documents", _("Giấy tờ đã bổ sung")),
-    ("reason", _("Lý do")),
-    ("legal_basis", _("Căn cứ pháp lý")),
-    ("officer_name", _("Phân công cho")),
-    ("name", _("Tệp")),
+    ("reasons", gettext_lazy("Lý do")),
+    ("missing_documents", gettext_lazy("Giấy tờ cần bổ sung")),
+    ("documents", gettext_lazy("Giấy tờ đã bổ sung")),
+    ("reason", gettext_lazy("Lý do")),
+    ("legal_basis", gettext_lazy("Căn cứ pháp lý")),
+    ("officer_name", gettext_lazy("Phân công cho")),
+    ("name", gettext_lazy("Tệp")),
 ]
 
 

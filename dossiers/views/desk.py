@@ -18,6 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -51,12 +52,12 @@ FIELD_SLOTS = {
     "attachments": "attachments",
 }
 SLOT_LABELS = {
-    "procedure": _("Thủ tục"), "documents": _("Thành phần hồ sơ"), "channel": _("Cách thức nộp"),
-    "agency": _("Cơ quan tiếp nhận"), "applicant.id_type": _("Loại giấy tờ"),
-    "applicant.id_number": _("Số định danh"), "applicant.name": _("Họ và tên"),
-    "applicant.phone": _("Số điện thoại"), "applicant.email": _("Thư điện tử"),
-    "applicant.address": _("Địa chỉ"), "extra_documents": _("Giấy tờ khác"),
-    "attachments": _("Bản quét"),
+    "procedure": gettext_lazy("Thủ tục"), "documents": gettext_lazy("Thành phần hồ sơ"), "channel": gettext_lazy("Cách thức nộp"),
+    "agency": gettext_lazy("Cơ quan tiếp nhận"), "applicant.id_type": gettext_lazy("Loại giấy tờ"),
+    "applicant.id_number": gettext_lazy("Số định danh"), "applicant.name": gettext_lazy("Họ và tên"),
+    "applicant.phone": gettext_lazy("Số điện thoại"), "applicant.email": gettext_lazy("Thư điện tử"),
+    "applicant.address": gettext_lazy("Địa chỉ"), "extra_documents": gettext_lazy("Giấy tờ khác"),
+    "attachments": gettext_lazy("Bản quét"),
 }
 UPLOAD_CODES = {"upload_type", "upload_too_large", "empty_upload"}
 

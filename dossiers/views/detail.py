@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from dossiers import permissions
@@ -44,21 +45,21 @@ DANGER = {
 }
 #: Sentences under each action's title: what it does, in the clerk's words.
 HELP = {
-    Transition.RECEIVE: _("Kiểm tra thành phần hồ sơ nộp trực tuyến; hồ sơ được cấp mã và ngày hẹn trả."),
-    Transition.REFUSE: _("Hồ sơ không đủ điều kiện tiếp nhận: ghi rõ lý do (Mẫu 03)."),
-    Transition.START: _("Chuyển hồ sơ cho đơn vị thụ lý theo quy trình nội bộ."),
-    Transition.FORWARD: _("Hoàn thành bước hiện tại, chuyển sang bước tiếp theo của quy trình."),
-    Transition.REQUEST_SUPPLEMENT: _("Thời hạn tạm dừng cho đến khi công dân bổ sung (Mẫu 02)."),
-    Transition.SUPPLEMENT: _("Công dân đã mang giấy tờ bổ sung: thời hạn được tính tiếp."),
-    Transition.SUBMIT_FOR_APPROVAL: _("Trình lãnh đạo phê duyệt kết quả."),
-    Transition.APPROVE: _("Phê duyệt kết quả giải quyết."),
-    Transition.DENY: _("Từ chối giải quyết: công dân nhận văn bản trả lời tại quầy."),
-    Transition.SEND_BACK: _("Trả lại chuyên viên để xử lý lại."),
-    Transition.RETURN_RESULT: _("Công dân đã nhận kết quả."),
-    Transition.WITHDRAW: _("Công dân có yêu cầu rút hồ sơ."),
-    Transition.STOP: _("Dừng giải quyết hồ sơ theo quy định (Thông báo Mẫu 05)."),
+    Transition.RECEIVE: gettext_lazy("Kiểm tra thành phần hồ sơ nộp trực tuyến; hồ sơ được cấp mã và ngày hẹn trả."),
+    Transition.REFUSE: gettext_lazy("Hồ sơ không đủ điều kiện tiếp nhận: ghi rõ lý do (Mẫu 03)."),
+    Transition.START: gettext_lazy("Chuyển hồ sơ cho đơn vị thụ lý theo quy trình nội bộ."),
+    Transition.FORWARD: gettext_lazy("Hoàn thành bước hiện tại, chuyển sang bước tiếp theo của quy trình."),
+    Transition.REQUEST_SUPPLEMENT: gettext_lazy("Thời hạn tạm dừng cho đến khi công dân bổ sung (Mẫu 02)."),
+    Transition.SUPPLEMENT: gettext_lazy("Công dân đã mang giấy tờ bổ sung: thời hạn được tính tiếp."),
+    Transition.SUBMIT_FOR_APPROVAL: gettext_lazy("Trình lãnh đạo phê duyệt kết quả."),
+    Transition.APPROVE: gettext_lazy("Phê duyệt kết quả giải quyết."),
+    Transition.DENY: gettext_lazy("Từ chối giải quyết: công dân nhận văn bản trả lời tại quầy."),
+    Transition.SEND_BACK: gettext_lazy("Trả lại chuyên viên để xử lý lại."),
+    Transition.RETURN_RESULT: gettext_lazy("Công dân đã nhận kết quả."),
+    Transition.WITHDRAW: gettext_lazy("Công dân có yêu cầu rút hồ sơ."),
+    Transition.STOP: gettext_lazy("Dừng giải quyết hồ sơ theo quy định (Thông báo Mẫu 05)."),
 }
-CONFLICT = _("Thao tác của bạn chưa được thực hiện. Thông tin dưới đây đã được cập nhật; "
+CONFLICT = gettext_lazy("Thao tác của bạn chưa được thực hiện. Thông tin dưới đây đã được cập nhật; "
              "vui lòng xem lại rồi thực hiện lại nếu vẫn cần.")
 
 

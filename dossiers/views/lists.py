@@ -342,11 +342,11 @@ def bulk(request):
 # ---------------------------------------------------------------------------------------------
 
 EXPORT_COLUMNS = [
-    (_("STT"), 6), (_("Mã hồ sơ"), 28), (_("Thủ tục"), 50), (_("Mã thủ tục"), 24),
-    (_("Người nộp"), 26), (_("Số giấy tờ"), 16), (_("Điện thoại"), 13),
-    (_("Cách thức nộp"), 16), (_("Trạng thái"), 22), (_("Ngày tiếp nhận"), 17),
-    (_("Ngày hẹn trả"), 17), (_("Tình trạng hạn"), 16), (_("Thời gian"), 22),
-    (_("Đơn vị đang xử lý"), 30), (_("Cán bộ xử lý"), 24),
+    (gettext_lazy("STT"), 6), (gettext_lazy("Mã hồ sơ"), 28), (gettext_lazy("Thủ tục"), 50), (gettext_lazy("Mã thủ tục"), 24),
+    (gettext_lazy("Người nộp"), 26), (gettext_lazy("Số giấy tờ"), 16), (gettext_lazy("Điện thoại"), 13),
+    (gettext_lazy("Cách thức nộp"), 16), (gettext_lazy("Trạng thái"), 22), (gettext_lazy("Ngày tiếp nhận"), 17),
+    (gettext_lazy("Ngày hẹn trả"), 17), (gettext_lazy("Tình trạng hạn"), 16), (gettext_lazy("Thời gian"), 22),
+    (gettext_lazy("Đơn vị đang xử lý"), 30), (gettext_lazy("Cán bộ xử lý"), 24),
 ]
 
 
