@@ -214,6 +214,14 @@ def can_attach(user, dossier: Dossier, kind: str) -> bool:
     return is_clerk_for(user, dossier)
 
 
+def can_open_attachments(user) -> bool:
+    """Files are personal papers: the people who work on dossiers (clerk, officer, leader) open
+    them, once the dossier is visible to them; supervisors see that files exist, not their
+    content."""
+    staff = staff_of(user)
+    return staff.superuser or any(staff.units_for(r) for r in (Role.CLERK, Role.OFFICER, Role.LEADER))
+
+
 # ---------------------------------------------------------------------------------------------
 # Query filters
 # ---------------------------------------------------------------------------------------------

@@ -28,10 +28,9 @@ from dossiers.services import (
 )
 from dossiers.templatetags.dossier_screens import deadline_of, person_name
 from dossiers.validators import check_upload
-from dossiers.views._common import WORKING_ROLES, printable_documents
+from dossiers.views._common import printable_documents
 from motcua.errors import ConcurrentChange, DomainError, PermissionDenied
 from motcua.models import Role, StaffRole
-from motcua.permissions import has_role
 
 #: The usual next step first: it is shown open and in the primary colour.
 PRIMARY_ORDER = [
@@ -110,12 +109,6 @@ def _can_assign(user, dossier: Dossier) -> bool:
     )
 
 
-def _can_download(user) -> bool:
-    """Files are personal papers: the people who work on dossiers open them (they reached the
-    page, so they may see this dossier); supervisors see that files exist, not their content."""
-    return has_role(user, *WORKING_ROLES)
-
-
 def _attach_kinds(user, dossier: Dossier) -> list[str]:
     if not dossier.is_open:
         return []
@@ -163,7 +156,7 @@ def render_detail(request, dossier: Dossier, *, bound: dict | None = None, alert
         "open_action": open_action,
         "assign_form": assign_form,
         "attach_form": attach_form,
-        "can_download": _can_download(request.user),
+        "can_download": permissions.can_open_attachments(request.user),
         "printables": printables,
         "receipt": next((p for p in printables if p["kind"] == "receipt"), None),
         "just_received": request.GET.get("tiep-nhan") == "1" and dossier.state == State.RECEIVED,
@@ -313,7 +306,7 @@ def attach(request, code):
 def attachment(request, code, pk):
     """A file of the dossier, for those who may see the dossier and work on dossiers."""
     dossier = dossier_get(code=code, user=request.user, details=False)
-    if not _can_download(request.user):
+    if not permissions.can_open_attachments(request.user):
         raise Http404
     item = Attachment.objects.filter(dossier=dossier, pk=pk).first()
     if item is None:
