@@ -3,7 +3,14 @@ would otherwise bypass the state machine, the log and the permissions)."""
 
 from django.contrib import admin
 
-from dossiers.models import Attachment, Dossier, DossierDocument, DossierEvent, DossierStep
+from dossiers.models import (
+    Apology,
+    Attachment,
+    Dossier,
+    DossierDocument,
+    DossierEvent,
+    DossierStep,
+)
 
 
 class ReadOnlyMixin:
@@ -71,3 +78,24 @@ class DossierEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(Apology)
+class ApologyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Apology letters: seen and searched, never added, changed or deleted here (the sweep and
+    ``dossier_issue_apology`` issue them; the model and a database trigger refuse the rest)."""
+
+    list_display = ["issued_at", "dossier", "number", "kind", "for_due_at", "new_due_at",
+                    "at_fault_unit", "at_fault_officer"]
+    list_filter = ["kind", "state"]
+    search_fields = ["dossier__code"]
+    list_select_related = ["dossier", "at_fault_unit__agency", "at_fault_officer"]
+    date_hierarchy = "issued_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

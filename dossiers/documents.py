@@ -31,7 +31,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header, urlencode
 from django.utils.translation import gettext as _
@@ -62,6 +62,7 @@ __all__ = [
     "control_sheet_context",
     "desk_supplement_context",
     "document_filename",
+    "document_options",
     "dossier_document",
     "pdf_response",
     "receipt_context",
@@ -73,9 +74,10 @@ __all__ = [
     "tracking_url",
 ]
 
-#: The event the apology task (a later issue) appends for each letter; its ``data`` holds
-#: ``new_due_at`` and ``previous_due_at`` (ISO), ``step`` (DossierStep id) or ``unit`` (Unit
-#: id) or ``at_fault`` (text), and ``reason``.
+#: The event the deadline sweep (``dossiers.deadlines``) appends for each letter; its ``data``
+#: holds ``new_due_at`` and ``previous_due_at`` (ISO), ``step`` (DossierStep id) or ``unit``
+#: (Unit id) or ``at_fault`` (text), ``reason``, and ``apology`` / ``apology_number`` (the
+#: :class:`~dossiers.models.Apology` row, from which the letter is printed).
 APOLOGY_EVENT = "apology"
 
 
@@ -532,7 +534,8 @@ def desk_supplement_context(
 
 def render_desk_supplement(**kwargs) -> bytes:
     """Mẫu 02 at the desk (arguments of :func:`desk_supplement_context`) as PDF bytes."""
-    return render_pdf("pdf/supplement.html", desk_supplement_context(**kwargs))
+    with translation.override("vi"):  # official forms are Vietnamese whatever the UI language
+        return render_pdf("pdf/supplement.html", desk_supplement_context(**kwargs))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,12 +653,22 @@ def apology_context(
     }
 
 
-def _recorded_apology(dossier: Dossier, **options) -> dict:
-    """Mẫu 04 from the latest ``apology`` event, unless the caller gives the letter's terms."""
+def _recorded_apology(dossier: Dossier, *, apology=None, **options) -> dict:
+    """Mẫu 04 of a letter issued (``dossiers.models.Apology``): the one given (an instance or
+    its number in the dossier, ``?number=`` on the views), else the latest; re-printed from the
+    row, so it reads the same every time. Without letters, the latest ``apology`` event (older
+    data); ``new_due_at`` and friends in ``options`` print a letter not recorded at all."""
     if "new_due_at" in options:
         return apology_context(
             dossier, options.pop("at_fault_unit_or_step", None), options.pop("new_due_at"),
             options.pop("reason", ""), **options,
+        )
+    letter = _apology_row(dossier, apology)
+    if letter is not None:
+        at_fault = letter.at_fault_step or letter.at_fault_unit or ""
+        return apology_context(
+            dossier, at_fault, letter.new_due_at, letter.reason, issued_at=letter.issued_at,
+            previous_due_at=letter.for_due_at, signer=letter.issued_by, **options,
         )
     event = _last(_events(dossier), APOLOGY_EVENT)
     _require(
@@ -673,6 +686,50 @@ def _recorded_apology(dossier: Dossier, **options) -> dict:
         previous_due_at=_parse_moment(data.get("previous_due_at")),
         signer=event.actor, doc_number=data.get("number", ""),
     )
+
+
+def _apology_row(dossier: Dossier, apology):
+    """The letter asked for (instance or number), the latest one, or None when there is none."""
+    from dossiers.models import Apology
+
+    letters = Apology.objects.filter(dossier=dossier).select_related(
+        "at_fault_step__unit__agency", "at_fault_step__agency", "at_fault_unit__agency",
+        "issued_by",
+    )
+    if isinstance(apology, Apology):
+        _require(apology.dossier_id == dossier.pk, _("Văn bản xin lỗi không thuộc hồ sơ này."))
+        return letters.get(pk=apology.pk)
+    if apology not in (None, ""):
+        letter = letters.filter(number=apology_number(apology)).first()
+        _require(
+            letter is not None,
+            _("Hồ sơ %(code)s không có văn bản xin lỗi số %(number)s.")
+            % {"code": dossier.code, "number": apology},
+        )
+        return letter
+    return letters.order_by("-number").first()
+
+
+def apology_number(value) -> int:
+    """A letter's number in its dossier from a query string (``?number=2``)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ValidationError(
+            _("Số thứ tự văn bản xin lỗi không hợp lệ: “%(value)s”.") % {"value": value},
+            code="invalid", errors={"number": [_("Phải là số nguyên dương.")]},
+        )
+    return number
+
+
+def document_options(kind: str, query) -> dict:
+    """The options a form's URL may carry: ``apology.pdf?number=N`` picks that letter (default:
+    the latest). Anything else in the query string is ignored."""
+    if kind == "apology" and query.get("number") not in (None, ""):
+        return {"apology": apology_number(query.get("number"))}
+    return {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -932,15 +989,17 @@ KIND_PATTERN = "|".join(re.escape(k) for k in KINDS)
 def render_dossier_document(*, dossier: Dossier, kind: str, **options) -> bytes:
     """The PDF of form ``kind`` for ``dossier``. Raises :class:`DocumentNotApplicable` when the
     dossier's state or history has no such document; ``ValidationError`` for an unknown kind.
-    ``options`` go to the context builder (``apology``: ``at_fault_unit_or_step``,
-    ``new_due_at``, ``reason``, …; ``control-sheet``: ``printed_at``)."""
+    ``options`` go to the context builder (``apology``: ``apology`` — a letter or its number,
+    default the latest — or ``at_fault_unit_or_step``, ``new_due_at``, ``reason``, … for a
+    letter not recorded; ``control-sheet``: ``printed_at``)."""
     spec = KINDS.get(kind)
     if spec is None:
         raise ValidationError(
             _("Loại văn bản không hợp lệ: “%(kind)s”.") % {"kind": kind},
             code="unknown_document", errors={"kind": list(KINDS)},
         )
-    return render_pdf(spec.template, spec.build(dossier, **options))
+    with translation.override("vi"):  # official forms are Vietnamese whatever the UI language
+        return render_pdf(spec.template, spec.build(dossier, **options))
 
 
 def document_filename(dossier: Dossier, kind: str) -> str:
@@ -966,7 +1025,9 @@ def dossier_document(request, code: str, kind: str) -> HttpResponse:
         raise Http404("Không có loại văn bản này.")
     dossier = dossier_get(code=code, user=request.user)
     try:
-        pdf = render_dossier_document(dossier=dossier, kind=kind)
+        pdf = render_dossier_document(
+            dossier=dossier, kind=kind, **document_options(kind, request.GET)
+        )
     except DomainError as exc:
         return HttpResponse(
             str(exc.message), status=exc.status, content_type="text/plain; charset=utf-8"

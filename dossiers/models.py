@@ -95,6 +95,12 @@ def _after_approval(dossier, *args, to=None, **kwargs):
     return to
 
 
+def _after_forward(dossier, *args, to=None, **kwargs):
+    """Usually the next processing step; after the last one, once a leader has approved
+    (inter-agency follow-up after the signature), the desk's result."""
+    return to or State.IN_PROGRESS
+
+
 class Dossier(ConcurrentTransitionMixin, models.Model):
     """A dossier (hồ sơ) received under one procedure version by one agency."""
 
@@ -223,8 +229,11 @@ class Dossier(ConcurrentTransitionMixin, models.Model):
     def start(self):
         pass
 
-    @transition(field=state, source=State.IN_PROGRESS, target=State.IN_PROGRESS)
-    def forward(self):
+    @transition(
+        field=state, source=State.IN_PROGRESS,
+        target=GET_STATE(_after_forward, states=[State.IN_PROGRESS, State.RESULT_READY]),
+    )
+    def forward(self, *, to=None):
         pass
 
     @transition(field=state, source=State.IN_PROGRESS, target=State.SUPPLEMENT_REQUESTED)
@@ -512,3 +521,118 @@ class DossierCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agency_id} {self.day}: {self.last}"
+
+
+class ApologyImmutable(AppendOnlyError):
+    """Someone tried to change or delete an apology letter."""
+
+
+class ApologyQuerySet(models.QuerySet):
+    """Apology letters are issued, never edited or withdrawn (a new appointment missed gets a
+    new letter): queryset writes other than inserts refuse."""
+
+    def update(self, **kwargs):
+        raise ApologyImmutable("An apology letter is never changed.")
+
+    def delete(self):
+        raise ApologyImmutable("An apology letter is never deleted.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise ApologyImmutable("An apology letter is never changed.")
+
+    def update_or_create(self, *args, **kwargs):
+        raise ApologyImmutable("An apology letter is never changed.")
+
+    _update = update
+
+
+class Apology(models.Model):
+    """An apology and extension letter (Mẫu 04, văn bản xin lỗi và đề nghị gia hạn) for one
+    appointment of one dossier that was missed, or was about to be (docs/deadlines.md).
+
+    Exactly one per missed appointment: ``(dossier, for_due_at)`` is unique, so no race can
+    issue two. The letter names the step, unit and officer at fault (they count against them in
+    reports) and the new appointment it gives. Immutable, enforced like the event log: ``save()``
+    refuses to update, ``delete()`` and queryset writes refuse, and on PostgreSQL a trigger
+    refuses UPDATE, DELETE and TRUNCATE (migration ``*_apology``). The PDF is rendered from
+    this row on demand (``documents.render_dossier_document(kind="apology", apology=...)``).
+    """
+
+    class Kind(models.TextChoices):
+        AUTO = "auto", _("Tự động (hệ thống)")
+        MANUAL = "manual", _("Do lãnh đạo lập")
+
+    dossier = models.ForeignKey(
+        Dossier, on_delete=models.PROTECT, related_name="apologies", db_index=False,
+        verbose_name=_("hồ sơ"),
+    )
+    number = models.PositiveSmallIntegerField(
+        _("lần thứ"), help_text=_("Thứ tự văn bản xin lỗi của hồ sơ: 1, 2, …")
+    )
+    kind = models.CharField(_("cách lập"), max_length=8, choices=Kind.choices, default=Kind.AUTO)
+    issued_at = models.DateTimeField(_("ngày ban hành"))
+    # Indexes cost every one of the sweep's bulk inserts; those two columns are never searched
+    # (users and steps are never deleted, so PROTECT never has to look them up).
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", db_index=False, verbose_name=_("người lập"),
+        help_text=_("Để trống: hệ thống."),
+    )
+    for_due_at = models.DateTimeField(_("ngày hẹn trả bị trễ"))
+    new_due_at = models.DateTimeField(_("ngày hẹn trả mới"))
+    state = models.CharField(_("trạng thái khi lập"), max_length=32, choices=State.choices)
+    at_fault_step = models.ForeignKey(
+        DossierStep, null=True, blank=True, on_delete=models.PROTECT, related_name="apologies",
+        db_index=False, verbose_name=_("bước chậm giải quyết"),
+    )
+    at_fault_unit = models.ForeignKey(
+        Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="apologies",
+        db_index=False, verbose_name=_("đơn vị chậm giải quyết"),
+    )
+    at_fault_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="apologies", db_index=False, verbose_name=_("cán bộ thụ lý"),
+    )
+    reason = models.TextField(_("lý do"), blank=True)
+
+    objects = ApologyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("văn bản xin lỗi")
+        verbose_name_plural = _("văn bản xin lỗi")
+        ordering = ["dossier_id", "number"]
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dossier", "for_due_at"], name="apology_once_per_appointment"
+            ),
+            models.UniqueConstraint(fields=["dossier", "number"], name="apology_number_unique"),
+            models.CheckConstraint(
+                condition=Q(new_due_at__gt=models.F("for_due_at")), name="apology_new_due_later"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["auto", "manual"]), name="apology_kind_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["at_fault_unit", "issued_at"], name="apology_unit_idx"),
+            models.Index(fields=["at_fault_officer", "issued_at"], name="apology_officer_idx"),
+            models.Index(fields=["issued_at"], name="apology_issued_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dossier_id} #{self.number}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ApologyImmutable("An apology letter is never changed.")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ApologyImmutable("An apology letter is never deleted.")
+
+    @property
+    def already_late(self) -> bool:
+        """Issued after the appointment had passed (else: predicted late, issued before it)."""
+        return self.issued_at >= self.for_due_at

@@ -38,3 +38,6 @@ class CalendarDayAdmin(admin.ModelAdmin):
     list_display = ["date", "kind", "note", "updated_by", "updated_at"]
     list_filter = ["kind"]
     date_hierarchy = "date"
+
+# The outbox, staff notices and demo integration tables register themselves.
+from motcua.outbox import admin as _outbox_admin  # noqa: E402, F401

@@ -1,7 +1,10 @@
-"""Shared core models: the province's organisation, staff roles and the office calendar."""
+"""Shared core models: the province's organisation, staff roles, the office calendar, and the
+outbox of messages with the staff notices and demo integration tables it feeds."""
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -141,3 +144,192 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.at.isoformat()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The outbox, staff notices and the demo integrations (docs/integrations.md)
+# ---------------------------------------------------------------------------------------------
+
+
+class OutboxMessage(models.Model):
+    """One message to deliver: an SMS or e-mail to a citizen, a staff notice, a status update
+    for the national portal. Written in the same transaction as the event that caused it
+    (``motcua.outbox``), delivered by ``motcua.deliver_outbox``; the table, not the broker, is
+    the source of truth. ``key`` makes one event's message to one recipient unique."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Thư điện tử")
+        SMS = "sms", _("Tin nhắn SMS")
+        PORTAL = "portal", _("Cổng Dịch vụ công quốc gia")
+        NOTICE = "notice", _("Thông báo cho cán bộ")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Chờ gửi")
+        FAILED = "failed", _("Gửi lỗi, sẽ gửi lại")
+        SENT = "sent", _("Đã gửi")
+        DEAD = "dead", _("Ngừng gửi, cần xử lý")
+
+    key = models.CharField(_("khóa chống trùng"), max_length=320, unique=True)
+    channel = models.CharField(_("kênh"), max_length=16, choices=Channel.choices)
+    topic = models.CharField(_("nội dung"), max_length=32)
+    recipient = models.CharField(_("người nhận"), max_length=320)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", verbose_name=_("cán bộ nhận"), db_index=False,
+    )
+    subject = models.CharField(_("tiêu đề"), max_length=255, blank=True)
+    body = models.TextField(_("nội dung"), blank=True)
+    payload = models.JSONField(_("dữ liệu"), default=dict, blank=True)
+    dossier = models.ForeignKey(
+        "dossiers.Dossier", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("hồ sơ"),
+    )
+    event = models.ForeignKey(
+        "dossiers.DossierEvent", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", verbose_name=_("sự kiện"),
+    )
+    status = models.CharField(
+        _("trạng thái"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("số lần gửi"), default=0)
+    next_attempt_at = models.DateTimeField(_("gửi lần tới lúc"), default=timezone.now)
+    last_error = models.TextField(_("lỗi gần nhất"), blank=True)
+    provider_ref = models.CharField(_("mã của nhà cung cấp"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("tạo lúc"), default=timezone.now)
+    sent_at = models.DateTimeField(_("gửi lúc"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("tin chờ gửi (outbox)")
+        verbose_name_plural = _("tin chờ gửi (outbox)")
+        ordering = ["-id"]
+        indexes = [
+            # What the delivery task scans: only the rows still to send.
+            models.Index(
+                fields=["next_attempt_at", "id"], name="outbox_due_idx",
+                condition=Q(status__in=["pending", "failed"]),
+            ),
+            # "Is an earlier portal message of this dossier still unsent?" (in-order delivery)
+            models.Index(
+                fields=["dossier", "id"], name="outbox_portal_unsent_idx",
+                condition=Q(channel="portal") & ~Q(status="sent"),
+            ),
+            models.Index(
+                fields=["status", "channel"], name="outbox_attention_idx",
+                condition=Q(status__in=["failed", "dead"]),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel__in=["email", "sms", "portal", "notice"]),
+                name="outbox_channel_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "failed", "sent", "dead"]),
+                name="outbox_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} → {self.recipient} ({self.get_status_display()})"
+
+
+class StaffNotice(models.Model):
+    """An in-app notice for one member of staff (the bell in the top bar). Created by the
+    delivery of an outbox message of channel ``notice``, in the same transaction that marks it
+    sent: one notice per message, exactly once."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", _("Được phân công")
+        ARRIVED = "arrived", _("Hồ sơ chuyển đến")
+        DUE_SOON = "due_soon", _("Sắp đến hạn")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices",
+        verbose_name=_("cán bộ"), db_index=False,  # notice_user_idx starts with it
+    )
+    message = models.OneToOneField(
+        OutboxMessage, null=True, blank=True, on_delete=models.SET_NULL, related_name="notice"
+    )
+    kind = models.CharField(_("loại"), max_length=16, choices=Kind.choices)
+    dossier = models.ForeignKey(
+        "dossiers.Dossier", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        verbose_name=_("hồ sơ"),
+    )
+    title = models.CharField(_("tiêu đề"), max_length=255)
+    body = models.TextField(_("nội dung"), blank=True)
+    url = models.CharField(_("đường dẫn"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("lúc"), default=timezone.now)
+    read_at = models.DateTimeField(_("đã xem lúc"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("thông báo cho cán bộ")
+        verbose_name_plural = _("thông báo cho cán bộ")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at", "-id"], name="notice_user_idx"),
+            models.Index(
+                fields=["user"], name="notice_unread_idx", condition=Q(read_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DueSoonNotified(models.Model):
+    """Marks that the staff were told a dossier is due soon for this appointment: one notice
+    per dossier per appointment (an apology moves the appointment, and a new notice may
+    follow)."""
+
+    dossier = models.ForeignKey("dossiers.Dossier", on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField(_("ngày hẹn trả"))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("đã báo sắp đến hạn")
+        verbose_name_plural = _("đã báo sắp đến hạn")
+        constraints = [
+            models.UniqueConstraint(fields=["dossier", "due_at"], name="due_soon_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dossier_id} {self.due_at.isoformat()}"
+
+
+class DemoSms(models.Model):
+    """What the demo SMS gateway (``motcua.integrations.sms.DemoSmsBackend``) was asked to
+    send: the demo and the tests read it instead of a telephone."""
+
+    to = models.CharField(_("số điện thoại"), max_length=32)
+    text = models.TextField(_("nội dung"))
+    key = models.CharField(_("khóa chống trùng"), max_length=320, db_index=True)
+    created_at = models.DateTimeField(_("lúc"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tin nhắn SMS (demo)")
+        verbose_name_plural = _("tin nhắn SMS (demo)")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.to}: {self.text[:40]}"
+
+
+class DemoPortalRecord(models.Model):
+    """What the demo portal adapter (``motcua.integrations.portal.DemoPortalAdapter``) would
+    have sent to the national public-service portal."""
+
+    event_id = models.BigIntegerField(_("sự kiện"))
+    sequence = models.PositiveIntegerField(_("số thứ tự của hồ sơ"))
+    dossier_code = models.CharField(_("mã hồ sơ"), max_length=64, db_index=True)
+    status = models.PositiveSmallIntegerField(_("mã trạng thái quốc gia"))
+    payload = models.JSONField(_("dữ liệu"))
+    key = models.CharField(_("khóa chống trùng"), max_length=320, db_index=True)
+    created_at = models.DateTimeField(_("lúc"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("bản tin gửi Cổng DVC quốc gia (demo)")
+        verbose_name_plural = _("bản tin gửi Cổng DVC quốc gia (demo)")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.dossier_code} #{self.sequence}: {self.status}"

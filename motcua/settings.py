@@ -58,7 +58,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "motcua.middleware.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -148,6 +148,8 @@ CACHES = {
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Một Cửa <motcua@localhost>")
+# The outbox's SMTP calls hold a row lock: never wait on a mail server for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 # REST API
 REST_FRAMEWORK = {
@@ -188,7 +190,12 @@ SPECTACULAR_SETTINGS = {
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        # With Redis unreachable, a transition's on-commit enqueue gives up quickly instead of
+        # hanging on the operating system's connect timeout; the outbox keeps the messages.
+        "socket_connect_timeout": env.float("REDIS_CONNECT_TIMEOUT", default=2.0),
+    }
 else:
     _queue_dir = Path(env.str("BROKER_DIR", default=str(VAR_DIR / "broker")))
     CELERY_BROKER_URL = "filesystem://"
@@ -200,6 +207,10 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True
+# Publishing retries briefly only: what must not be lost is in the outbox, not in the broker.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2,
+}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
@@ -207,15 +218,81 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "motcua.heartbeat", "schedule": env.float("HEARTBEAT_SECONDS", 60.0)},
+    # The safety net of the outbox: whatever the on-commit enqueue did not deliver (broker down,
+    # worker lost, retry due) goes out within a minute.
+    "deliver-outbox": {
+        "task": "motcua.deliver_outbox",
+        "schedule": env.float("MOTCUA_OUTBOX_SWEEP_SECONDS", 60.0),
+        "options": {"expires": 55},
+    },
+    # In-app notices for dossiers the deadline sweep flagged due soon (once per appointment).
+    "notice-due-soon": {
+        "task": "motcua.notice_due_soon",
+        "schedule": env.float("MOTCUA_DUE_SOON_NOTICE_SECONDS", 300.0),
+        "options": {"expires": 290},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 _ = crontab  # the weekly report and the sweep add crontab entries here
+# The deadline sweep (dossiers/deadlines.py, docs/deadlines.md): every 5 minutes from 07:00 to
+# 17:59, Monday to Saturday (make-up working Saturdays), and once just after midnight to catch
+# up on whatever a stopped beat or worker missed. MOTCUA_SWEEP_SECONDS replaces both with a
+# plain interval (integration tests, a demo that wants to see letters appear). The sweep is
+# idempotent, so an expired or duplicated run costs nothing; it runs as of its own "now".
+_sweep_seconds = env.float("MOTCUA_SWEEP_SECONDS", default=0.0)
+if _sweep_seconds > 0:
+    CELERY_BEAT_SCHEDULE["sweep-deadlines"] = {
+        "task": "dossiers.sweep_deadlines", "schedule": _sweep_seconds,
+        "options": {"expires": max(_sweep_seconds - 1, 1)},
+    }
+else:
+    CELERY_BEAT_SCHEDULE["sweep-deadlines"] = {
+        "task": "dossiers.sweep_deadlines",
+        "schedule": crontab(minute="*/5", hour="7-17", day_of_week="mon-sat"),
+        "options": {"expires": 280},
+    }
+    CELERY_BEAT_SCHEDULE["sweep-deadlines-night"] = {
+        "task": "dossiers.sweep_deadlines",
+        "schedule": crontab(minute=5, hour=0),
+        "options": {"expires": 3000},
+    }
 
 # The office calendar (DOMAIN.md "Time"); days off and make-up days are edited in the browser.
 MOTCUA_OFFICE_HOURS = [("07:30", "11:30"), ("13:00", "17:00")]
 MOTCUA_WORK_WEEKDAYS = [0, 1, 2, 3, 4]
 MOTCUA_PROVINCE_NAME = env.str("MOTCUA_PROVINCE_NAME", default="Tỉnh An Giang")
 MOTCUA_PUBLIC_BASE_URL = env.str("MOTCUA_PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Deadlines (DOMAIN.md "Time", docs/deadlines.md), in working hours: "due soon" and "predicted
+# late" (apology issued now) below this much time left; the apology's extension: None = the
+# procedure's own time limit again (at least one working day), or (amount, unit).
+MOTCUA_DUE_SOON_HOURS = env.float("MOTCUA_DUE_SOON_HOURS", default=8)
+MOTCUA_APOLOGY_LEAD_HOURS = env.float("MOTCUA_APOLOGY_LEAD_HOURS", default=8)
+MOTCUA_APOLOGY_EXTENSION = None
+# Letters issued per transaction by the sweep (a crash loses at most one batch, re-issued next).
+MOTCUA_SWEEP_BATCH_SIZE = env.int("MOTCUA_SWEEP_BATCH_SIZE", default=5000)
+# Connections issuing those batches side by side (PostgreSQL; they split the work like two sweeps).
+MOTCUA_SWEEP_WORKERS = env.int("MOTCUA_SWEEP_WORKERS", default=2)
+
+# Notifications and the national portal (docs/integrations.md). Adapters are dotted paths; the
+# defaults are the offline demo implementations, which record what they would have sent.
+MOTCUA_SMS_BACKEND = env.str(
+    "MOTCUA_SMS_BACKEND", default="motcua.integrations.sms.DemoSmsBackend"
+)
+# Brandname SMS routes bill Unicode by 70 characters and often refuse it: send without accents.
+MOTCUA_SMS_UNACCENTED = env.bool("MOTCUA_SMS_UNACCENTED", default=True)
+MOTCUA_PORTAL_ADAPTER = env.str(
+    "MOTCUA_PORTAL_ADAPTER", default="motcua.integrations.portal.DemoPortalAdapter"
+)
+MOTCUA_PORTAL_URL = env.str("MOTCUA_PORTAL_URL", default="")
+MOTCUA_PORTAL_TOKEN = env.str("MOTCUA_PORTAL_TOKEN", default="")
+MOTCUA_PORTAL_TIMEOUT = env.float("MOTCUA_PORTAL_TIMEOUT", default=10.0)
+# Delivery retries: base × 2^(attempt − 1) seconds, capped; "dead" after the last attempt
+# (defaults: 1 min, 2, 4 … capped at 6 h; 10 attempts span about 8.5 hours).
+MOTCUA_OUTBOX_MAX_ATTEMPTS = env.int("MOTCUA_OUTBOX_MAX_ATTEMPTS", default=10)
+MOTCUA_OUTBOX_RETRY_BASE_SECONDS = env.int("MOTCUA_OUTBOX_RETRY_BASE_SECONDS", default=60)
+MOTCUA_OUTBOX_RETRY_MAX_SECONDS = env.int("MOTCUA_OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
+# Messages one delivery run tries at most (the next run, or one running beside it, continues).
+MOTCUA_OUTBOX_BATCH = env.int("MOTCUA_OUTBOX_BATCH", default=5000)
 
 # Security. Production turns everything on; `manage.py check --deploy` must be clean there.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)

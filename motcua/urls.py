@@ -20,6 +20,7 @@ urlpatterns = [
     path("staff/calendar/", include("motcua.calendar_urls")),
     path("staff/catalogue/", include("procedures.staff_urls")),
     path("staff/dossiers/", include("dossiers.staff_urls")),
+    path("staff/notices/", include("motcua.notices.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

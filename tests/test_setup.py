@@ -95,3 +95,10 @@ def test_openapi_schema_builds_without_warnings_and_validates(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "/api/v1/procedures/" in out.read_text()
+
+
+@pytest.mark.django_db
+def test_vietnamese_stays_the_default_for_an_english_language_browser(client):
+    html = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert 'lang="vi"' in html
+    assert "Đăng nhập cán bộ" in html

@@ -22,7 +22,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dossiers import selectors
-from dossiers.documents import KINDS, document_filename, pdf_response, render_dossier_document
+from dossiers.documents import (
+    KINDS,
+    document_filename,
+    document_options,
+    pdf_response,
+    render_dossier_document,
+)
 from motcua.errors import DomainError
 
 
@@ -58,6 +64,10 @@ class DossierDocumentView(APIView):
         parameters=[
             OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH),
             OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(KINDS)),
+            OpenApiParameter(
+                "number", OpenApiTypes.INT, OpenApiParameter.QUERY, required=False,
+                description="apology: số thứ tự văn bản xin lỗi của hồ sơ (mặc định: văn bản mới nhất)",
+            ),
         ],
         responses={
             (200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
@@ -72,7 +82,9 @@ class DossierDocumentView(APIView):
             dossier = selectors.dossier_get(code=code, user=request.user)
         except Http404:
             raise DocumentNotFound() from None
-        pdf = render_dossier_document(dossier=dossier, kind=kind)
+        pdf = render_dossier_document(
+            dossier=dossier, kind=kind, **document_options(kind, request.query_params)
+        )
         return pdf_response(pdf, document_filename(dossier, kind))
 
     def finalize_response(self, request, response, *args, **kwargs):

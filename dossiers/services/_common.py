@@ -161,25 +161,39 @@ def append_event(
     to_state: str, step: DossierStep | None = None, comment: str = "",
     on_time: bool | None = None, data: dict | None = None,
 ) -> DossierEvent:
-    """Append one line to the log and, once the transaction commits, hand its id to the
-    publisher (the national portal outbox builds on it)."""
-    event = DossierEvent.objects.create(
-        dossier=dossier, at=at, actor=actor if getattr(actor, "pk", None) else None,
-        transition=transition, from_state=from_state or "", to_state=to_state or "",
-        step=step, comment=comment, on_time=on_time, data=data or {},
-    )
+    """Append one line to the log together with the messages it causes (``motcua.outbox``:
+    SMS and e-mail to the citizen, staff notices, the national portal's status update), in the
+    caller's transaction — the event and its messages commit together or not at all. Once it
+    commits, ``dossiers.publish_event`` delivers them at once; if the broker is down the rows
+    wait and ``motcua.deliver_outbox`` (beat, every minute) sends them.
+
+    Every caller holds the dossier's row lock (``select_for_update``) or has just created the
+    dossier: a dossier's events, and so its portal messages, are numbered in commit order."""
+    from motcua.outbox import outbox_record_event
+
+    # Joins the caller's transaction (no savepoint: any error undoes the caller's write too);
+    # opens one if a caller ever forgets.
+    with transaction.atomic(savepoint=False):
+        event = DossierEvent.objects.create(
+            dossier=dossier, at=at, actor=actor if getattr(actor, "pk", None) else None,
+            transition=transition, from_state=from_state or "", to_state=to_state or "",
+            step=step, comment=comment, on_time=on_time, data=data or {},
+        )
+        outbox_record_event(event=event, dossier=dossier, actor=actor)
     transaction.on_commit(partial(enqueue_publication, event.pk))
     return event
 
 
 def enqueue_publication(event_id: int) -> None:
+    """Ask a worker to deliver the event's messages now. Best effort: the outbox rows are
+    committed already, and the beat's ``motcua.deliver_outbox`` sends them if this is lost."""
     from dossiers.tasks import publish_event
 
     try:
         publish_event.delay(event_id)
     except Exception:
-        # The event is committed and stays in the log; the outbox sweep (later issue) finds
-        # events never published. A broker outage must not turn a saved write into an error.
+        # A broker outage must not turn a saved write into an error: the outbox has the
+        # messages, and the every-minute delivery task sends them once the broker is back.
         logger.exception("Could not enqueue dossiers.publish_event for event %s", event_id)
 
 

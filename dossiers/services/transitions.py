@@ -205,8 +205,22 @@ def _apply_start(ctx: Context) -> None:
         ctx.step = new
 
 
+def _approved_before(ctx: Context) -> bool:
+    """A leader step before the current one has signed (its work is done)."""
+    current = ctx.current
+    return current is not None and any(
+        s.role == Role.LEADER and s.position < current.position and s.finished_at
+        for s in ctx.plan.processing
+    )
+
+
 def _check_forward(ctx: Context) -> None:
     following = ctx.plan.next_processing(ctx.current)
+    if following is None and _approved_before(ctx):
+        # The follow-up after the signature (e.g. liên thông with the police and social
+        # insurance) is done: the result goes to the desk.
+        ctx.fsm_kwargs = {"to": State.RESULT_READY}
+        return
     if following is None:
         raise _not_allowed(
             _("Đây là bước thụ lý cuối cùng của quy trình: dùng thao tác “%(action)s”.")
@@ -235,6 +249,9 @@ def _hand_over(ctx: Context, target: DossierStep | None, *, handler=None) -> Dos
 
 
 def _apply_forward(ctx: Context) -> None:
+    if ctx.fsm_kwargs.get("to") == State.RESULT_READY:
+        _result_ready(ctx, ctx.dossier.outcome or Outcome.GRANTED)
+        return
     _hand_over(ctx, ctx.plan.next_processing(ctx.current))
 
 
