@@ -57,6 +57,7 @@ from dossiers.services import (
     dossier_submit_online,
     dossier_transition,
 )
+from dossiers.services._common import history_import
 from motcua import calendar
 from motcua.models import Agency, Role
 from motcua.text import fold
@@ -894,7 +895,7 @@ def seed_dossiers(
     created = 0
     returned: list[Dossier] = []
     with transaction.atomic():
-        with time_machine.travel(beats[0].at, tick=False) as traveller:
+        with history_import(), time_machine.travel(beats[0].at, tick=False) as traveller:
             for beat in beats:
                 traveller.move_to(beat.at)
                 _run(beat, users)

@@ -176,6 +176,12 @@ class TestSeededDemo:
         assert Dossier.objects.values("applicant_id_number").distinct().count() > COUNT / 2
 
 
+    def test_seeded_history_tells_nobody(self, seeded):
+        from motcua.models import OutboxMessage
+
+        assert DossierEvent.objects.count() > COUNT
+        assert not OutboxMessage.objects.exists()
+
     def test_running_seed_demo_twice_changes_nothing(self, seeded):
         before = snapshot()
 

@@ -3,6 +3,8 @@ and the hand-off to Celery."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -156,6 +158,20 @@ def describe_step(step: DossierStep | None) -> dict | None:
 # ---------------------------------------------------------------------------------------------
 
 
+_history = contextvars.ContextVar("dossier_history_import", default=False)
+
+
+@contextlib.contextmanager
+def history_import():
+    """Events written inside this block are past history being loaded (the demo seed): they
+    are logged like any other, but nobody is told — no SMS, e-mail, notice or portal message."""
+    token = _history.set(True)
+    try:
+        yield
+    finally:
+        _history.reset(token)
+
+
 def append_event(
     *, dossier: Dossier, at: datetime, actor, transition: str, from_state: str,
     to_state: str, step: DossierStep | None = None, comment: str = "",
@@ -179,6 +195,8 @@ def append_event(
             transition=transition, from_state=from_state or "", to_state=to_state or "",
             step=step, comment=comment, on_time=on_time, data=data or {},
         )
+        if _history.get():
+            return event
         outbox_record_event(event=event, dossier=dossier, actor=actor)
     transaction.on_commit(partial(enqueue_publication, event.pk))
     return event
