@@ -616,7 +616,7 @@ WITH g AS (
            CASE WHEN s.s <= c.n THEN 0 WHEN s.s <= c.n + c.m_ref THEN 1 ELSE 2 END AS kind
     FROM bulk_cell c CROSS JOIN LATERAL generate_series(1, c.n + c.m_ref + c.m_sub) AS s(s)
     WHERE c.cell_no BETWEEN %(lo)s AND %(hi)s
-), g1 AS MATERIALIZED (
+), g1 AS (
     -- the draws, the state and where the plan is picked
     SELECT g.*, {u['c']} AS u_c, {u['sup']} AS u_sup, {u['e']} AS u_e,
            {u['den']} AS u_den, {u['asg']} AS u_asg, {u['late']} AS u_late, {u['f']} AS u_f,
@@ -714,7 +714,12 @@ WITH g AS (
            d2.st IN (5, 6) AND d2.u_den < {DENIED_SHARE} AND d2.last_approve AS denied
     FROM d2
 ), d AS MATERIALIZED (
-    SELECT d3.*,
+    -- only what the inserts read: this stage is scanned by every one of them
+    SELECT d3.id, d3.kind, d3.st, d3.plan_id, d3.version_id, d3.channel, d3.online,
+           d3.agency_id, d3.locality, d3.person, d3.n, d3.o1, d3.c, d3.sup, d3.r, d3.f_val,
+           d3.p_int, d3.pk_int, d3.req_pos, d3.rr_pos, d3.due0, d3.due, d3.ext, d3.start_c,
+           d3.reached, d3.denied, d3.unit_c, d3.role_c, d3.handler_c, d3.clerk, d3.leader,
+           d3.handler_o1, d3.u_asg,
            CASE WHEN d3.st = 9 AND d3.sup = 2 THEN d3.req_pos + d3.p_int ELSE d3.mid_c END
                AS end_pos,
            CASE WHEN d3.kind = 0 AND (CASE d3.st
