@@ -48,7 +48,15 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from dossiers import permissions
-from dossiers.models import OPEN_STATES, Apology, Dossier, DossierEvent, State, Transition
+from dossiers.models import (
+    OPEN_STATES,
+    Apology,
+    Dossier,
+    DossierEvent,
+    EventKind,
+    State,
+    Transition,
+)
 from dossiers.services._common import append_event
 from motcua import calendar
 from motcua.errors import (
@@ -78,7 +86,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-APOLOGY_EVENT = "apology"  # dossiers.documents.APOLOGY_EVENT reads it back
+APOLOGY_EVENT = EventKind.APOLOGY.value  # dossiers.documents.APOLOGY_EVENT reads it back
 #: Dossiers whose clock runs and on whose appointment the agency is still working.
 RUNNING_STATES: tuple[str, ...] = (
     State.RECEIVED.value, State.IN_PROGRESS.value, State.AWAITING_APPROVAL.value,

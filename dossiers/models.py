@@ -78,6 +78,7 @@ class EventKind(models.TextChoices):
     SUBMIT = "submit", _("Nộp hồ sơ trực tuyến")
     ASSIGN = "assign", _("Phân công xử lý")
     ATTACH = "attach", _("Đính kèm tệp")
+    APOLOGY = "apology", _("Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết")
 
 
 class Outcome(models.TextChoices):
