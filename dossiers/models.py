@@ -431,6 +431,25 @@ class AppendOnlyError(Exception):
     """Someone tried to change or delete a row of the event log."""
 
 
+class WrittenOnce(models.Model):
+    """Rows written once, never changed or deleted (a PostgreSQL trigger enforces it too)."""
+
+    refusal = AppendOnlyError
+    refusal_message = "The dossier event log is append-only."
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise self.refusal(self.refusal_message)
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise self.refusal(self.refusal_message)
+
+
 class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise AppendOnlyError("The dossier event log is append-only.")
@@ -447,7 +466,7 @@ class AppendOnlyQuerySet(models.QuerySet):
     _update = update
 
 
-class DossierEvent(models.Model):
+class DossierEvent(WrittenOnce):
     """One line of the dossier's log: who, when, from/to, the step, a comment, on time or not.
 
     Append-only, enforced three times: ``save()`` refuses to update, ``delete()`` and queryset
@@ -487,15 +506,6 @@ class DossierEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dossier_id} {self.transition} {self.from_state}→{self.to_state}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise AppendOnlyError("The dossier event log is append-only.")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("The dossier event log is append-only.")
 
     @property
     def transition_label(self) -> str:
@@ -547,7 +557,7 @@ class ApologyQuerySet(models.QuerySet):
     _update = update
 
 
-class Apology(models.Model):
+class Apology(WrittenOnce):
     """An apology and extension letter (Mẫu 04, văn bản xin lỗi và đề nghị gia hạn) for one
     appointment of one dossier that was missed, or was about to be (docs/deadlines.md).
 
@@ -558,6 +568,9 @@ class Apology(models.Model):
     refuses UPDATE, DELETE and TRUNCATE (migration ``*_apology``). The PDF is rendered from
     this row on demand (``documents.render_dossier_document(kind="apology", apology=...)``).
     """
+
+    refusal = ApologyImmutable
+    refusal_message = "An apology letter is never changed or deleted."
 
     class Kind(models.TextChoices):
         AUTO = "auto", _("Tự động (hệ thống)")
@@ -623,15 +636,6 @@ class Apology(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dossier_id} #{self.number}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ApologyImmutable("An apology letter is never changed.")
-        kwargs["force_insert"] = True
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ApologyImmutable("An apology letter is never deleted.")
 
     @property
     def already_late(self) -> bool:
