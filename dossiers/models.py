@@ -451,19 +451,12 @@ class WrittenOnce(models.Model):
 
 
 class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise AppendOnlyError("The dossier event log is append-only.")
+    """Queryset writes other than inserts refuse, with the model's own error (WrittenOnce)."""
 
-    def delete(self):
-        raise AppendOnlyError("The dossier event log is append-only.")
+    def _refuse(self, *args, **kwargs):
+        raise self.model.refusal(self.model.refusal_message)
 
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise AppendOnlyError("The dossier event log is append-only.")
-
-    def update_or_create(self, *args, **kwargs):
-        raise AppendOnlyError("The dossier event log is append-only.")
-
-    _update = update
+    update = delete = bulk_update = update_or_create = _update = _refuse
 
 
 class DossierEvent(WrittenOnce):
@@ -538,25 +531,6 @@ class ApologyImmutable(AppendOnlyError):
     """Someone tried to change or delete an apology letter."""
 
 
-class ApologyQuerySet(models.QuerySet):
-    """Apology letters are issued, never edited or withdrawn (a new appointment missed gets a
-    new letter): queryset writes other than inserts refuse."""
-
-    def update(self, **kwargs):
-        raise ApologyImmutable("An apology letter is never changed.")
-
-    def delete(self):
-        raise ApologyImmutable("An apology letter is never deleted.")
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise ApologyImmutable("An apology letter is never changed.")
-
-    def update_or_create(self, *args, **kwargs):
-        raise ApologyImmutable("An apology letter is never changed.")
-
-    _update = update
-
-
 class Apology(WrittenOnce):
     """An apology and extension letter (Mẫu 04, văn bản xin lỗi và đề nghị gia hạn) for one
     appointment of one dossier that was missed, or was about to be (docs/deadlines.md).
@@ -609,7 +583,7 @@ class Apology(WrittenOnce):
     )
     reason = models.TextField(_("lý do"), blank=True)
 
-    objects = ApologyQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("văn bản xin lỗi")
