@@ -164,6 +164,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "public": env.str("PUBLIC_THROTTLE_RATE", default="60/min"),
         "public_track": env.str("PUBLIC_TRACK_THROTTLE_RATE", default="20/min"),
+        "public_submit": env.str("PUBLIC_SUBMIT_THROTTLE_RATE", default="10/min"),
+        "public_rating": env.str("PUBLIC_RATING_THROTTLE_RATE", default="10/min"),
     },
     "EXCEPTION_HANDLER": "motcua.api.exception_handler",
 }

@@ -4,16 +4,31 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
+from dossiers.public import online_urls, tracking_urls
 from motcua import views
+from ratings import urls as rating_urls
+from reports import urls as report_urls
 
 api_v1 = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("procedures.api.urls")),
     path("", include("dossiers.api.urls")),
+    path("", include(report_urls.api_urlpatterns)),
+]
+
+# Public, no login, throttled (CONTRACT.md): online submission, tracking, ratings.
+api_public = [
+    *online_urls.api_urlpatterns,
+    *tracking_urls.api_urlpatterns,
+    *rating_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
     path("", include("procedures.public_urls")),
+    path("", include(tracking_urls.urlpatterns)),
+    path("", include(online_urls.urlpatterns)),
+    path("", include(rating_urls.urlpatterns)),
+    path("", include(report_urls.urlpatterns)),
     path("staff/login/", views.LoginView.as_view(), name="login"),
     path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("staff/", views.staff_home, name="staff-home"),
@@ -22,6 +37,7 @@ urlpatterns = [
     path("staff/dossiers/", include("dossiers.staff_urls")),
     path("staff/notices/", include("motcua.notices.urls")),
     path("api/v1/", include(api_v1)),
+    path("api/public/", include(api_public)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("health/", views.health, name="health"),
