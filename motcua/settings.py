@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "dossiers",
     "ratings",
     "reports",
+    "payments",
 ]
 
 MIDDLEWARE = [

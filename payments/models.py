@@ -1,0 +1,1 @@
+"""Online fee payments (the national payment gateway adapter, a demo gateway)."""
