@@ -22,6 +22,11 @@ latencies and errors of both and the ratio (target: reception ≥ 50 % of minima
 receipt (Mẫu 01) render time, ``render_dossier_document(kind="receipt")`` in this process
 after a few warm-up renders: median and p95 (target: median < 300 ms). Exits 1 when a target
 is missed or a request failed.
+
+``--cpu N`` adds a figure the machine's load moves much less: N requests of each endpoint in
+this process through Django's test client, with the CPU time they cost here and in their
+PostgreSQL backend (``/proc/<pid>/stat``, same host), and the statements each makes. On a
+CPU-bound server the throughput ratio follows the ratio of these totals.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ def parse_args():
     parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--cpu", type=int, default=0, metavar="N",
+                        help="also measure CPU per request in process (N requests each)")
     return parser.parse_args()
 
 
@@ -136,6 +143,54 @@ def render_times(renders: int) -> dict:
             "view": common.summary_ms(view)}
 
 
+def cpu_per_request(token: str, kept: list[dict], n: int) -> dict:
+    """CPU milliseconds per request (this process + its PostgreSQL backend) and statements per
+    request, for both endpoints, through the test client (middleware, DRF, the view)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import override_settings
+    from django.urls import clear_url_caches
+
+    tick = os.sysconf("SC_CLK_TCK")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        stat = f"/proc/{cursor.fetchone()[0]}/stat"
+
+    def backend_cpu() -> float:
+        with open(stat) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    out = {}
+    with override_settings(ROOT_URLCONF="bench.minimal_urls"):
+        clear_url_caches()
+        for name, path in (("minimal", "/bench/minimal/"), ("reception", "/api/v1/dossiers/")):
+            for body in kept:  # warm: imports, templates, every version's plan
+                client.post(path, data=json.dumps(body), content_type="application/json")
+            statements[0] = 0
+            c0, p0 = time.process_time(), backend_cpu()
+            with connection.execute_wrapper(count):
+                for i in range(n):
+                    response = client.post(path, data=json.dumps(kept[i % len(kept)]),
+                                           content_type="application/json")
+                    if response.status_code != 201:
+                        raise RuntimeError(f"{path}: {response.status_code} {response.content[:200]!r}")
+            django_ms = (time.process_time() - c0) / n * 1000
+            pg_ms = (backend_cpu() - p0) / n * 1000
+            out[name] = {"django_ms": django_ms, "postgres_ms": pg_ms,
+                         "total_ms": django_ms + pg_ms, "statements": statements[0] / n}
+    clear_url_caches()
+    out["share"] = out["minimal"]["total_ms"] / out["reception"]["total_ms"]
+    return out
+
+
 def main() -> int:
     args = parse_args()
     url = common.database_url(args.database_url)
@@ -181,6 +236,7 @@ def main() -> int:
                       f"p50 {result.latency_ms['p50']:.1f} ms, p95 {result.latency_ms['p95']:.1f} ms, "
                       f"errors {result.errors} ({result.driver}) {result.status}")
     pdf = render_times(args.renders)
+    cpu = cpu_per_request(token, kept, args.cpu) if args.cpu else None
 
     def median_rps(name: str) -> float:
         return statistics.median(r.rps for r in results[name])
@@ -208,9 +264,17 @@ def main() -> int:
     print(f"receipt PDF (Mẫu 01, {pdf['bytes']:,} bytes): render median {pdf['render']['median']:.0f} ms, "
           f"p95 {pdf['render']['p95']:.0f} ms; with dossier_get {pdf['view']['median']:.0f} ms "
           f"(target: median < {TARGET_PDF_MS:.0f} ms)")
+    if cpu:
+        for name in ("minimal", "reception"):
+            row = cpu[name]
+            print(f"in process, {args.cpu} requests: {name:<9} CPU {row['total_ms']:.1f} ms/request "
+                  f"(Django {row['django_ms']:.1f}, PostgreSQL {row['postgres_ms']:.1f}), "
+                  f"{row['statements']:.1f} statements")
+        print(f"CPU share: reception costs {1 / cpu['share']:.1f}× the minimal request "
+              f"({cpu['share']:.0%})")
     common.write_json(args.json, {
         "benchmark": "reception", "minimal_rps": minimal, "reception_rps": reception,
-        "share": share, "errors": errors, "pdf": pdf,
+        "share": share, "errors": errors, "pdf": pdf, "cpu": cpu,
         "runs": {k: [vars(r) for r in v] for k, v in results.items()},
         "targets": {"share": TARGET_SHARE, "pdf_median_ms": TARGET_PDF_MS},
     })

@@ -1317,3 +1317,56 @@ def _count(cur, result: BulkResult, before: dict[str, int], id_base: int, total:
         "AND state = ANY(%s)", [id_base, id_base + total - 1, list(OPEN_STATE_VALUES)],
     )
     result.open = int(cur.fetchone()[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Ratings of returned dossiers (added for the reports' benchmark; docs/reports.md)
+# ---------------------------------------------------------------------------------------------
+
+#: Share of returned dossiers the citizen rates, and the levels' thresholds over one draw per
+#: criterion: ~55 % very satisfied, ~38 % satisfied, ~7 % dissatisfied; the optional criteria
+#: are answered by about 70 % of raters; ~8 % leave a comment.
+RATED_SHARE = 0.30
+RATING_COMMENTS = [
+    "Cán bộ hướng dẫn tận tình.", "Thời gian giải quyết nhanh.", "Cần rút ngắn thời gian chờ.",
+    "Thủ tục rõ ràng, dễ hiểu.", "Nên có thêm chỗ ngồi chờ.", "Hài lòng với thái độ phục vụ.",
+]
+
+
+def seed_bulk_ratings(*, share: float = RATED_SHARE, seed: int = 2026) -> int:
+    """Ratings for ``share`` of the returned dossiers that have none, in one ``INSERT …
+    SELECT`` inside PostgreSQL (draws: ``hashint8extended(dossier id, seed·64 + 40 + k)``, so
+    reruns pick the same dossiers and answers). Given one to 72 hours after the return.
+    Returns the number of rows inserted."""
+    from ratings.models import Rating
+
+    def draw(k: int) -> str:
+        return (f"((hashint8extended(d.id, {seed * 64 + 40 + k}) & 2147483647)::float8"
+                " / 2147483648.0)")
+
+    def level(k: int, optional: bool) -> str:
+        answered = f"{draw(k + 10)} < 0.70 AND " if optional else ""
+        return (f"CASE WHEN {answered}{draw(k)} < 0.55 THEN 'very_satisfied' "
+                f"WHEN {answered}{draw(k)} < 0.93 THEN 'satisfied' "
+                f"WHEN {answered}TRUE THEN 'dissatisfied' ELSE '' END")
+
+    comments = "ARRAY[" + ", ".join("%s" for _c in RATING_COMMENTS) + "]::text[]"
+    sql = f"""
+        INSERT INTO {Rating._meta.db_table}
+            (dossier_id, overall, time, attitude, guidance, publicity, comment, source,
+             created_at)
+        SELECT d.id, {level(0, False)}, {level(1, True)}, {level(2, True)}, {level(3, True)},
+               {level(4, True)},
+               CASE WHEN {draw(5)} < 0.08
+                    THEN ({comments})[1 + floor({draw(6)} * {len(RATING_COMMENTS)})::int]
+                    ELSE '' END,
+               (ARRAY['tracking', 'kiosk', 'link'])[1 + floor({draw(7)} * 3)::int],
+               GREATEST(d.returned_at, LEAST(now(), d.returned_at
+                            + make_interval(hours => 1 + floor({draw(8)} * 72)::int)))
+        FROM {Dossier._meta.db_table} d
+        WHERE d.state = 'returned' AND d.returned_at IS NOT NULL AND {draw(9)} < %s
+          AND NOT EXISTS (SELECT 1 FROM {Rating._meta.db_table} r WHERE r.dossier_id = d.id)
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, [*RATING_COMMENTS, share])
+        return cur.rowcount

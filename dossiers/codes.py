@@ -15,7 +15,7 @@ from datetime import date, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from dossiers.models import DossierCounter
+from dossiers.models import Dossier, DossierCounter
 from motcua.models import Agency
 
 _PROVISIONAL_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -45,6 +45,30 @@ def next_number(*, agency: Agency, day: date) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [agency.pk, day])
         return int(cursor.fetchone()[0])
+
+
+def next_code_and_id(*, agency: Agency, received_at: datetime) -> tuple[str, int | None]:
+    """:func:`next_code`, and on PostgreSQL the id the new dossier will have, reserved from its
+    sequence by the same statement (``None`` elsewhere: the id comes with the insert). With
+    the id known, the reception writes the dossier once, its current step included, instead of
+    inserting it and updating it (``dossiers.services.reception``). Ids may have gaps (a
+    rolled-back reception); codes may not, and the counter still gives them."""
+    if connection.vendor != "postgresql":
+        return next_code(agency=agency, received_at=received_at), None
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("next_code_and_id() must run inside the reception transaction.")
+    day = local_day(received_at)
+    table = connection.ops.quote_name(DossierCounter._meta.db_table)
+    last = connection.ops.quote_name("last")
+    sql = (
+        f"INSERT INTO {table} (agency_id, day, {last}) VALUES (%s, %s, 1) "
+        f"ON CONFLICT (agency_id, day) DO UPDATE SET {last} = {table}.{last} + 1 "
+        f"RETURNING {last}, nextval(pg_get_serial_sequence(%s, 'id'))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [agency.pk, day, Dossier._meta.db_table])
+        number, dossier_id = cursor.fetchone()
+    return format_code(agency.code, day, int(number)), int(dossier_id)
 
 
 def next_code(*, agency: Agency, received_at: datetime) -> str:

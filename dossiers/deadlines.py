@@ -79,6 +79,7 @@ __all__ = [
     "Thresholds",
     "apology_terms",
     "deadline_sweep",
+    "dossier_apologies",
     "dossier_issue_apology",
     "new_appointment",
     "parse_moment",
@@ -503,6 +504,21 @@ def dossier_issue_apology(
         )
     apology.created = True
     return apology
+
+
+def dossier_apologies(*, dossier: Dossier) -> list[Apology]:
+    """Every letter of ``dossier``, first to last, with the step, unit and people they name
+    (one query, however many letters): what the dossier page and the API detail list, each
+    letter re-printable by its number. Letters are never changed or deleted, so this is the
+    complete history. Uses the ``apologies`` prefetch when the caller made one."""
+    cache = getattr(dossier, "_prefetched_objects_cache", {})
+    if "apologies" in cache:
+        return sorted(cache["apologies"], key=lambda letter: letter.number)
+    return list(
+        Apology.objects.filter(dossier_id=dossier.pk)
+        .select_related("at_fault_step", "at_fault_unit", "at_fault_officer", "issued_by")
+        .order_by("number")
+    )
 
 
 def _history(dossier_ids: Sequence[int]) -> dict[int, tuple[int, datetime | None]]:

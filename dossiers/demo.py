@@ -932,8 +932,64 @@ def _run(beat: _Beat, users: dict) -> None:
 
 
 def seed_ratings(returned: list[Dossier], *, rng: random.Random, now: datetime) -> int:
-    """Hook for the ratings issue: rate some of the ``returned`` demo dossiers (most between
-    a few hours and two days after ``returned_at``, never after ``now``), through the ratings
-    service under ``time_machine`` like the rest. Its own random stream, so adding ratings does
-    not change the dossiers. Nothing yet: returns the number of ratings created."""
-    return 0
+    """Rate about two thirds of the ``returned`` demo dossiers through
+    ``ratings.services.rating_submit`` (code + phone, as a citizen would), each between two
+    hours and two days after ``returned_at`` and never after ``now``, under ``time_machine`` like
+    the rest and inside ``history_import`` (nobody is told). Mostly satisfied, less so when the
+    dossier was late; some with a comment in Vietnamese; from the kiosk, the receipt's link or the
+    tracking page. Its own random stream, so adding ratings does not change the dossiers; a
+    dossier already rated is left as it is (idempotent). Returns the number of ratings created."""
+    from ratings.models import Level, Rating, Source
+    from ratings.services import rating_submit
+
+    good = (
+        "Cán bộ hướng dẫn tận tình, dễ hiểu.",
+        "Trả kết quả sớm hơn ngày hẹn, rất cảm ơn.",
+        "Thủ tục nhanh gọn, không phải đi lại nhiều lần.",
+        "Nhân viên một cửa vui vẻ, chu đáo.",
+        "Tra cứu hồ sơ trên mạng rất tiện.",
+    )
+    mixed = (
+        "Phải chờ ở quầy khá lâu vào buổi sáng.",
+        "Nên niêm yết mẫu đơn rõ hơn tại quầy.",
+        "Giấy hẹn ghi giờ trả kết quả nhưng đến nơi vẫn phải chờ.",
+    )
+    bad = (
+        "Trễ hẹn mà không được báo trước.",
+        "Phải bổ sung giấy tờ nhiều lần vì hướng dẫn không rõ ngay từ đầu.",
+        "Cán bộ trả lời qua loa, chưa hướng dẫn cụ thể.",
+    )
+    scale = [Level.VERY_SATISFIED, Level.SATISFIED, Level.DISSATISFIED]
+    sources = [Source.KIOSK, Source.LINK, Source.TRACKING]
+    already = set(
+        Rating.objects.filter(dossier__in=[d.pk for d in returned])
+        .values_list("dossier_id", flat=True)
+    )
+    created = 0
+    for dossier in returned:
+        # Every draw happens whether or not the dossier is rated already: the stream stays
+        # the same from one run to the next.
+        rated = rng.random() < 0.65
+        weights = (25, 45, 30) if dossier.timeliness == "late" else (55, 37, 8)
+        overall = rng.choices(scale, weights)[0]
+        answers = {"overall": overall.value}
+        for criterion in ("time", "attitude", "guidance", "publicity"):
+            if rng.random() < 0.75:
+                step = rng.choices((0, 1, -1), (70, 20, 10))[0]
+                level = scale[min(max(scale.index(overall) + step, 0), len(scale) - 1)]
+                answers[criterion] = level.value
+        pool = {Level.VERY_SATISFIED: good, Level.SATISFIED: good + mixed,
+                Level.DISSATISFIED: bad + mixed}[overall]
+        comment = rng.choice(pool) if rng.random() < 0.4 else ""
+        source = rng.choices(sources, (45, 35, 20))[0]
+        delay = timedelta(hours=rng.uniform(2, 48))
+        if not rated or dossier.pk in already or dossier.returned_at is None:
+            continue
+        moment = min(dossier.returned_at + delay, now)
+        with history_import(), time_machine.travel(moment, tick=False):
+            rating_submit(
+                code=dossier.code, phone=dossier.applicant_phone, answers=answers,
+                comment=comment, source=source, ip="seed-demo",
+            )
+        created += 1
+    return created

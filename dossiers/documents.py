@@ -1024,12 +1024,14 @@ def dossier_document(request, code: str, kind: str) -> HttpResponse:
     if kind not in KINDS:
         raise Http404("Không có loại văn bản này.")
     dossier = dossier_get(code=code, user=request.user)
+    options = document_options(kind, request.GET)
     try:
-        pdf = render_dossier_document(
-            dossier=dossier, kind=kind, **document_options(kind, request.GET)
-        )
+        pdf = render_dossier_document(dossier=dossier, kind=kind, **options)
     except DomainError as exc:
         return HttpResponse(
             str(exc.message), status=exc.status, content_type="text/plain; charset=utf-8"
         )
-    return pdf_response(pdf, document_filename(dossier, kind))
+    filename = document_filename(dossier, kind)
+    if options.get("apology"):  # one letter of several: the API's name for it
+        filename = f"{dossier.code}-apology-{options['apology']}.pdf"
+    return pdf_response(pdf, filename)

@@ -79,6 +79,7 @@ class EventKind(models.TextChoices):
     ASSIGN = "assign", _("Phân công xử lý")
     ATTACH = "attach", _("Đính kèm tệp")
     APOLOGY = "apology", _("Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết")
+    PAYMENT = "payment", _("Thanh toán phí, lệ phí trực tuyến")
 
 
 class Outcome(models.TextChoices):
@@ -112,13 +113,17 @@ class Dossier(ConcurrentTransitionMixin, models.Model):
     provisional_code = models.CharField(
         _("mã tạm (nộp trực tuyến)"), max_length=64, unique=True, null=True, blank=True
     )
+    # No index of their own on these foreign keys (nor on current_unit, the steps' dossier and
+    # unit, the events' dossier): each is the first column of a composite index below, which
+    # answers the same lookups, and every reception would pay for a second one
+    # (migration 0006_reception_speed, docs/dossier-lifecycle.md "Reception performance").
     procedure_version = models.ForeignKey(
         ProcedureVersion, on_delete=models.PROTECT, related_name="dossiers",
-        verbose_name=_("thủ tục (phiên bản)"),
+        verbose_name=_("thủ tục (phiên bản)"), db_index=False,
     )
     agency = models.ForeignKey(
         Agency, on_delete=models.PROTECT, related_name="dossiers",
-        verbose_name=_("cơ quan tiếp nhận"),
+        verbose_name=_("cơ quan tiếp nhận"), db_index=False,
     )
     channel = models.CharField(_("cách thức nộp"), max_length=16, choices=Channel.choices)
 
@@ -149,7 +154,7 @@ class Dossier(ConcurrentTransitionMixin, models.Model):
     # Copied from current_step so that the queue is one indexed scan of this table.
     current_unit = models.ForeignKey(
         Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-        verbose_name=_("đơn vị đang xử lý"),
+        verbose_name=_("đơn vị đang xử lý"), db_index=False,
     )
     current_role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     current_handler = models.ForeignKey(
@@ -318,7 +323,9 @@ class DossierStep(models.Model):
     again (the leader sent the dossier back) gets a new row with the next ``attempt``.
     """
 
-    dossier = models.ForeignKey(Dossier, on_delete=models.CASCADE, related_name="steps")
+    dossier = models.ForeignKey(
+        Dossier, on_delete=models.CASCADE, related_name="steps", db_index=False
+    )  # dossier_step_unique starts with it
     process_step = models.ForeignKey(
         ProcessStep, null=True, blank=True, on_delete=models.PROTECT,
         related_name="dossier_steps",
@@ -327,7 +334,9 @@ class DossierStep(models.Model):
     attempt = models.PositiveSmallIntegerField(_("lần"), default=1)
     name = models.CharField(_("tên bước"), max_length=255)
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
-    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="dossier_steps")
+    unit = models.ForeignKey(
+        Unit, on_delete=models.PROTECT, related_name="dossier_steps", db_index=False
+    )  # dossier_step_unit_idx starts with it
     role = models.CharField(_("vai trò"), max_length=20, choices=Role.choices)
     hours = models.DecimalField(_("thời gian (giờ làm việc)"), max_digits=7, decimal_places=2)
     started_at = models.DateTimeField(_("bắt đầu"), null=True, blank=True)
@@ -467,7 +476,9 @@ class DossierEvent(WrittenOnce):
     0002).
     """
 
-    dossier = models.ForeignKey(Dossier, on_delete=models.PROTECT, related_name="events")
+    dossier = models.ForeignKey(
+        Dossier, on_delete=models.PROTECT, related_name="events", db_index=False
+    )  # dossier_event_dossier_idx starts with it
     at = models.DateTimeField(_("thời điểm"), default=timezone.now)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,

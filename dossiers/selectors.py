@@ -4,9 +4,27 @@ not grow with the rows: lists use ``select_related`` only, details prefetch."""
 from __future__ import annotations
 
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import Contains, In
 from django.http import Http404
 
 from dossiers import permissions
@@ -19,15 +37,22 @@ from dossiers.models import (
     DossierStep,
     State,
 )
+from motcua.models import Role, Unit
 from motcua.text import fold
+from procedures.models import Procedure, ProcedureVersion, ProcessStep
 
 __all__ = [
     "DossierFilters",
     "dossier_get",
     "dossier_queue",
+    "dossier_queue_counts",
+    "dossier_queue_parts",
+    "dossier_queue_procedures",
+    "dossier_rows",
     "dossier_search",
     "dossier_timeline",
     "dossier_visible_to",
+    "queue_order",
 ]
 
 _DIGITS = re.compile(r"^\+?[\d\s.\-]+$")
@@ -97,24 +122,45 @@ def _apply(qs: QuerySet[Dossier], f: DossierFilters, *, default: str) -> QuerySe
     return qs.order_by(*ORDERINGS.get(f.ordering or default, ORDERINGS[default]))
 
 
+class SearchText(Func):
+    """What ``?q=`` searches, as one expression: the folded applicant name, phone, ID number and
+    the (lower-cased) code and provisional code, separated by spaces.
+
+    One expression so that one trigram index (``dossier_search_trgm_idx``, migration
+    ``dossiers/0005_queue_search``) answers every kind of search. The SQL it renders must stay
+    the expression of that index word for word, else PostgreSQL stops using the index
+    (``tests/test_queue_performance.py`` checks the plan).
+    """
+
+    template = "(%(expressions)s)"
+    arg_joiner = " || ' ' || "
+    output_field = TextField()
+
+    def __init__(self):
+        super().__init__(
+            F("applicant_name_folded"), F("applicant_phone"), F("applicant_id_number"),
+            Lower("code"), Lower(Coalesce("provisional_code", Value(""))),
+        )
+
+
+def _all_contained(words: list[str]) -> Q:
+    condition = Q()
+    for word in words:
+        condition &= Q(Contains(SearchText(), word))
+    return condition
+
+
 def _search(q: str) -> Q:
-    """The code (exact or as a prefix/part), the folded applicant name (every word), the ID
-    number or the phone (any spelling of it: +84, spaces, dots)."""
-    condition = Q(code__iexact=q) | Q(provisional_code__iexact=q) | Q(code__icontains=q)
+    """Every word of ``q`` (diacritics and case ignored) appears in the dossier's search text:
+    the code or a part of it, the applicant's name, ID number or phone. A query of digits only
+    is also read as one number in any spelling (+84, spaces, dots: ``0912 345 678``)."""
+    condition = _all_contained(fold(q).split())
     if _DIGITS.match(q):
         digits = re.sub(r"\D", "", q)
         if q.startswith("+84") or (digits.startswith("84") and len(digits) == 11):
             digits = "0" + digits[2:]
-        if digits:
-            condition |= Q(applicant_id_number__startswith=digits) | Q(
-                applicant_phone__endswith=digits
-            )
-    words = fold(q).split()
-    if words:
-        name = Q()
-        for word in words:
-            name &= Q(applicant_name_folded__contains=word)
-        condition |= name
+        if digits and [digits] != fold(q).split():
+            condition |= _all_contained([digits])
     return condition
 
 
@@ -127,13 +173,175 @@ def dossier_search(*, user, filters=None) -> QuerySet[Dossier]:
 def dossier_queue(*, user, filters=None) -> QuerySet[Dossier]:
     """The open dossiers waiting for ``user``: at a step held in their unit with that step's
     role, plus, for clerks, the desk's work (online submissions to check, received dossiers to
-    hand over, supplements awaited, results to hand back). Soonest appointment first unless
-    ``ordering`` says otherwise. ``to_assign`` (leaders): officer steps with nobody assigned."""
+    hand over, supplements awaited, results to hand back), plus, for officers, the dossiers
+    received at the desk whose first processing step is theirs (they may ``start`` them,
+    ``permissions.can_start``). Soonest appointment first unless ``ordering`` says otherwise.
+    ``to_assign`` (leaders): officer steps with nobody assigned.
+
+    One queryset (the API, the xlsx export). A page of the staff queue reads the same rows as
+    :func:`dossier_queue_parts`, whose parts each follow one index."""
     f = DossierFilters.of(filters)
-    qs = _list_qs().filter(state__in=OPEN_STATES).filter(
-        permissions.queue_filter(user, to_assign=f.to_assign)
-    )
+    waiting = permissions.queue_filter(user, to_assign=f.to_assign)
+    if not f.to_assign:
+        waiting |= _received_for_first_step(user)
+    qs = _list_qs().filter(state__in=OPEN_STATES).filter(waiting)
     return _apply(qs, f, default="due")
+
+
+def dossier_queue_parts(*, user, filters=None) -> list[QuerySet[Dossier]]:
+    """:func:`dossier_queue` as disjoint parts whose union is the queue, each filtered and
+    ordered alike: the dossiers at the user's steps and desks (``permissions.queue_filter``),
+    then the received dossiers waiting for the user's first step that are not already there.
+
+    Why parts: the two conditions run on different indexes (the current role's, and the
+    received dossiers'); OR-ed together PostgreSQL can follow neither in order and reads the
+    whole queue for one page (docs/queue-performance.md). A page merges the parts' first rows;
+    a count adds theirs."""
+    f = DossierFilters.of(filters)
+    base = _list_qs().filter(state__in=OPEN_STATES)
+    waiting = permissions.queue_filter(user, to_assign=f.to_assign)
+    parts = [_apply(base.filter(waiting), f, default="due")]
+    states = [f.state] if isinstance(f.state, str) else list(f.state or [])
+    if f.to_assign or (states and State.RECEIVED not in states):
+        return parts
+    received = _received_for_first_step(user)
+    if received is not permissions.NOTHING:
+        parts.append(_apply(base.filter(received).exclude(waiting), f, default="due"))
+    return parts
+
+
+def queue_order(filters=None) -> tuple[str, ...]:
+    """The fields a queue is ordered by (``-`` = descending), as :func:`dossier_queue`."""
+    f = DossierFilters.of(filters)
+    return ORDERINGS.get(f.ordering or "due", ORDERINGS["due"])
+
+
+def _received_for_first_step(user) -> Q:
+    """Received dossiers whose first processing step (the step after the desk's reception
+    step, as ``Plan.first_processing``) is an officer step of one of ``user``'s officer units.
+
+    The desk hands a dossier over with ``start``; the officer of that first step may take it
+    himself (``permissions.can_start``), so it waits in his queue too. A received dossier's
+    current step is its reception step (none when the process has no leading desk step): the
+    first processing step is the first of its other steps by position.
+    """
+    staff = permissions.staff_of(user)
+    units = staff.units_for(Role.OFFICER)
+    if staff.superuser or not units:
+        return permissions.NOTHING
+    # The unit of the first step after the current (reception) one, when it is an officer
+    # step. A scalar subquery with LIMIT 1 stays a per-row probe of (dossier, position): as an
+    # EXISTS, PostgreSQL may turn it into a join over every step of the user's units instead.
+    first_officer_unit = Subquery(
+        DossierStep.objects.filter(dossier_id=OuterRef("pk"))
+        .exclude(pk=Coalesce(OuterRef("current_step_id"), Value(0)))
+        .order_by("position", "attempt")
+        .annotate(officer_unit=Case(When(role=Role.OFFICER, then=F("unit_id"))))
+        .values("officer_unit")[:1]
+    )
+    return Q(state=State.RECEIVED) & Q(In(first_officer_unit, sorted(units)))
+
+
+def dossier_queue_counts(*, user, cap: int, to_assign: bool = False) -> dict[str, int]:
+    """How many dossiers wait for ``user`` in each open state (and, with ``to_assign``, how
+    many officer steps of their agencies wait for an assignment, under ``"to_assign"``), each
+    counted up to ``cap + 1`` only: a count above ``cap`` reads "more than ``cap``".
+
+    One query, whatever the size of the queue: each count reads at most ``cap + 1`` index
+    entries of one part (:func:`dossier_queue_parts`) instead of the whole queue.
+    """
+    parts: dict[tuple[str, int], QuerySet] = {}
+    for state in OPEN_STATES:
+        for index, part in enumerate(
+            dossier_queue_parts(user=user, filters=DossierFilters(state=state))
+        ):
+            parts[(state, index)] = part
+    if to_assign:
+        parts[("to_assign", 0)] = dossier_queue(
+            user=user, filters=DossierFilters(to_assign=True)
+        )
+    counts: dict[str, int] = {}
+    for (key, _index), n in capped_counts(parts, cap=cap).items():
+        counts[key] = min(counts.get(key, 0) + n, cap + 1)
+    return counts
+
+
+def capped_counts(querysets: dict[Hashable, QuerySet], *, cap: int) -> dict[Hashable, int]:
+    """``{key: min(rows, cap + 1)}`` for several querysets of one database, in one query
+    (``SELECT (SELECT COUNT(*) FROM (… LIMIT cap + 1)), …``)."""
+    if not querysets:
+        return {}
+    selects, params, using = [], [], None
+    for index, qs in enumerate(querysets.values()):
+        using = qs.db
+        sub = qs.order_by().values("pk")[: cap + 1]
+        try:
+            sql, sub_params = sub.query.sql_with_params()
+        except EmptyResultSet:  # e.g. a filter on an empty list: nothing to count
+            selects.append("0")
+            continue
+        selects.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped_{index})")
+        params.extend(sub_params)
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(selects), params)
+        row = cursor.fetchone()
+    return dict(zip(querysets, (int(n) for n in row), strict=True))
+
+
+def dossier_queue_procedures(*, user) -> list[tuple[str, str]]:
+    """The procedures (code, current name) that can appear in ``user``'s queue, from the
+    catalogue alone: those whose internal process (any version) has a step of a role the user
+    holds in a unit of that code and agency (a step naming no agency runs in the receiving
+    agency's unit of that code), plus, for the desk, those its agencies receive, and for
+    leaders, those with officer steps in their agencies (the "to assign" tab). Everything for a
+    superuser or a service center's clerk. Sorted by name.
+
+    The filter's choices without reading the queue: the same answer for an officer of one unit
+    and for one of a hundred, in one query. It may offer a procedure with nothing waiting now
+    (the filter then shows an empty list); it never leaves out one that has.
+    """
+    staff = permissions.staff_of(user)
+    if staff.user_id is None:
+        return []
+    procedures = Procedure.objects.filter(current_version__isnull=False)
+    if not (staff.superuser or staff.center_clerk):
+        steps = Q(pk__in=[])
+        for role in (Role.OFFICER, Role.LEADER, Role.CLERK):
+            units = staff.units_for(role)
+            if not units:
+                continue
+            same_code = Unit.objects.filter(pk__in=units, code=OuterRef("unit_code"))
+            # A step naming no agency runs in the receiving agency: the version's own, or any
+            # commune for a commune-level procedure that names none.
+            steps |= Q(role=role) & (
+                Exists(same_code.filter(agency_id=OuterRef("agency_id")))
+                | Q(agency__isnull=True) & (
+                    Exists(same_code.filter(agency_id=OuterRef("version__agency_id")))
+                    | Q(version__agency__isnull=True) & Exists(same_code)
+                )
+            )
+        leader_agencies = staff.agencies_for(Role.LEADER)
+        if leader_agencies:
+            steps |= Q(role=Role.OFFICER) & (
+                Q(agency_id__in=leader_agencies)
+                | Q(agency__isnull=True) & (
+                    Q(version__agency_id__in=leader_agencies) | Q(version__agency__isnull=True)
+                )
+            )
+        versions = Q(Exists(ProcessStep.objects.filter(steps, version_id=OuterRef("pk"))))
+        if staff.reception_agencies:
+            versions |= Q(agency_id__in=staff.reception_agencies) | Q(agency__isnull=True)
+        procedures = procedures.filter(
+            pk__in=Subquery(ProcedureVersion.objects.filter(versions).values("procedure_id"))
+        )
+    rows = procedures.values_list("code", "current_version__name")
+    return sorted(rows, key=lambda row: (fold(row[1]), row[0]))
+
+
+def dossier_rows(*, ids: list[int]) -> QuerySet[Dossier]:
+    """The dossiers of ``ids`` with what a list row shows (no visibility check: the ids come
+    from one of the selectors above)."""
+    return _list_qs().filter(pk__in=ids)
 
 
 def dossier_get(*, code: str, user, details: bool = True) -> Dossier:

@@ -1,11 +1,13 @@
 """The system's own health, for /health/ and `manage.py health` (container health checks)."""
 
+import logging
 from datetime import timedelta
 
 from django.db import connection
 from django.utils import timezone
 
 HEARTBEAT_STALE_AFTER = timedelta(minutes=3)
+logger = logging.getLogger(__name__)
 
 
 def _broker_status() -> str:
@@ -19,8 +21,27 @@ def _broker_status() -> str:
         return f"error: {type(exc).__name__}"
 
 
-def health_status() -> dict[str, str]:
-    """Each of database, broker, worker, beat: "ok" or a short error text (no personal data)."""
+def dead_outbox_messages() -> dict[str, int]:
+    """Messages the outbox gave up on (``dead``: an admin must look, and a dead portal message
+    holds back its dossier's later ones), counted per channel. Cheap: the partial index
+    ``outbox_attention_idx`` holds only failed and dead rows."""
+    from django.db.models import Count
+
+    from motcua.models import OutboxMessage
+
+    rows = (
+        OutboxMessage.objects.filter(status=OutboxMessage.Status.DEAD)
+        .values("channel").annotate(n=Count("id")).order_by("channel")
+    )
+    return {row["channel"]: row["n"] for row in rows}
+
+
+def health_status() -> dict:
+    """Each of database, broker, worker, beat: "ok" or a short error text (no personal data).
+
+    Only when something needs a person's attention without the system being down, a
+    ``warnings`` object is added (it never makes /health/ answer 503): ``outbox_dead``, the
+    number of given-up outbox messages per channel (``{"portal": 2}``)."""
     from motcua.models import Heartbeat
 
     status = {"database": "ok", "broker": "unknown", "worker": "unknown", "beat": "unknown"}
@@ -41,4 +62,11 @@ def health_status() -> dict[str, str]:
             status[name] = f"error: last heartbeat {at.isoformat()}"
         else:
             status[name] = "ok"
+    try:
+        dead = dead_outbox_messages()
+    except Exception:  # a warning must never take the health check down
+        logger.exception("health: could not count dead outbox messages")
+        dead = {}
+    if dead:
+        status["warnings"] = {"outbox_dead": dead}
     return status

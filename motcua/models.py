@@ -242,6 +242,7 @@ class StaffNotice(models.Model):
         ASSIGNED = "assigned", _("Được phân công")
         ARRIVED = "arrived", _("Hồ sơ chuyển đến")
         DUE_SOON = "due_soon", _("Sắp đến hạn")
+        RATED = "rated", _("Có đánh giá mới")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices",

@@ -45,7 +45,7 @@ Channel = OutboxMessage.Channel
 # Event names as ``dossiers.models`` spells them (strings here: motcua sits below dossiers).
 RECEIVE, REFUSE, REQUEST_SUPPLEMENT = "receive", "refuse", "request_supplement"
 DENY, STOP = "deny", "stop"
-ASSIGN, ATTACH, APOLOGY, SUBMIT = "assign", "attach", "apology", "submit"
+ASSIGN, ATTACH, APOLOGY, SUBMIT, PAYMENT = "assign", "attach", "apology", "submit", "payment"
 RESULT_READY = "result_ready"
 
 #: Citizens: event → topic (the template names). Besides these, any event that brings the
@@ -58,10 +58,10 @@ CITIZEN_TOPICS = {
     STOP: "stopped",
 }
 #: Events that never count as a hand-over, even if their data names a step.
-NOT_HAND_OVERS = {ASSIGN, ATTACH, APOLOGY}
+NOT_HAND_OVERS = {ASSIGN, ATTACH, APOLOGY, PAYMENT}
 #: Events the portal does not see: internal housekeeping, not a change of the dossier's status,
 #: step or appointment.
-PORTAL_SILENT = {ATTACH, ASSIGN}
+PORTAL_SILENT = {ATTACH, ASSIGN, PAYMENT}
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,9 @@ REST_FRAMEWORK = {
         "public_rating": env.str("PUBLIC_RATING_THROTTLE_RATE", default="10/min"),
     },
     "EXCEPTION_HANDLER": "motcua.api.exception_handler",
+    # Throttles identify clients by address: believe X-Forwarded-For only from this many
+    # proxies in front (DRF's default believes any header, which lets a client pick its own).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Một Cửa API",
@@ -237,6 +240,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 _ = crontab  # the weekly report and the sweep add crontab entries here
+# The weekly report (reports/tasks.py, docs/reports.md): the previous ISO week, every Monday at
+# 07:00 (CELERY_TIMEZONE); idempotent, so a duplicated or re-delivered run rebuilds in place.
+CELERY_BEAT_SCHEDULE["weekly-report"] = {
+    "task": "reports.build_weekly_report",
+    "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
+    "options": {"expires": 6 * 3600},
+}
 # The deadline sweep (dossiers/deadlines.py, docs/deadlines.md): every 5 minutes from 07:00 to
 # 17:59, Monday to Saturday (make-up working Saturdays), and once just after midnight to catch
 # up on whatever a stopped beat or worker missed. MOTCUA_SWEEP_SECONDS replaces both with a
@@ -322,3 +332,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"weasyprint": {"level": "ERROR"}, "fontTools": {"level": "ERROR"}},
 }
+
+# Online payments (payments/, motcua/integrations/payment.py, docs/citizen-portal.md). The
+# gateway and the key shared with it come from the environment. Outside production the demo
+# gateway (our own page plays the bank) and a dev-only key are the defaults; production has
+# neither: online payment stays off until PAYMENT_GATEWAY is set, and then it refuses to start
+# without its own PAYMENT_SECRET, or with the demo gateway (which "pays" without money).
+PAYMENT_DEMO_GATEWAY = "motcua.integrations.payment.DemoPaymentGateway"
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="" if PRODUCTION else PAYMENT_DEMO_GATEWAY)
+PAYMENT_GATEWAY_URL = env.str("PAYMENT_GATEWAY_URL", default="")
+if PRODUCTION:
+    PAYMENT_SECRET = env.str("PAYMENT_SECRET", default="")
+    if PAYMENT_GATEWAY == PAYMENT_DEMO_GATEWAY:
+        raise ImproperlyConfigured("MOTCUA_ENV=production refuses the demo PAYMENT_GATEWAY.")
+    if PAYMENT_GATEWAY and len(PAYMENT_SECRET) < 32:
+        raise ImproperlyConfigured("PAYMENT_GATEWAY needs PAYMENT_SECRET (32+ characters).")
+else:
+    PAYMENT_SECRET = env.str("PAYMENT_SECRET", default="dev-only-payment-secret-not-for-production")

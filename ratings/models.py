@@ -5,6 +5,8 @@ One column per criterion so that reports aggregate in the database (share of sat
 per criterion is one ``COUNT(*) FILTER``), not by reading JSON in Python."""
 
 from django.db import models
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -31,6 +33,10 @@ class Source(models.TextChoices):
     KIOSK = "kiosk", _("Máy đánh giá tại quầy")
     LINK = "link", _("Đường dẫn / mã QR trên giấy hẹn")
     API = "api", _("API công khai")
+
+
+LEVEL_VALUES = [level.value for level in Level]
+SOURCE_VALUES = [source.value for source in Source]
 
 
 class Rating(models.Model):
@@ -62,6 +68,39 @@ class Rating(models.Model):
         verbose_name_plural = _("đánh giá")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["created_at"], name="rating_created_idx")]
+        # The service checks all of this; the database too, for every other road in (bulk
+        # data, a script): a level outside the scale or an unknown source is never stored.
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(overall__in=LEVEL_VALUES), name="rating_overall_valid"
+            ),
+            *[
+                models.CheckConstraint(
+                    condition=models.Q(**{f"{name}__in": ["", *LEVEL_VALUES]}),
+                    name=f"rating_{name}_valid",
+                )
+                for name in ("time", "attitude", "guidance", "publicity")
+            ],
+            models.CheckConstraint(
+                condition=models.Q(source__in=SOURCE_VALUES), name="rating_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("comment"), 2000), name="rating_comment_length"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.dossier_id}: {self.overall}"
+
+    def answers(self) -> dict[str, str]:
+        """``{criterion: level}`` of the criteria answered, in the order they are asked."""
+        return {name: getattr(self, name) for name, _label in CRITERIA if getattr(self, name)}
+
+    def answers_labelled(self) -> list[tuple[str, str]]:
+        """``[(criterion label, level)]`` of the criteria answered, in the order they are asked."""
+        return [(label, getattr(self, name)) for name, label in CRITERIA if getattr(self, name)]
+
+    @property
+    def has_dissatisfied(self) -> bool:
+        """Some criterion was answered "Không hài lòng"."""
+        return Level.DISSATISFIED in self.answers().values()

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from dossiers.models import Dossier, State
 from motcua import calendar
-from tests.test_dossier_screens import AN, NGOC, PASSWORD, at_officer, build_world
+from tests.test_dossier_screens import AN, NGOC, PASSWORD, at_officer, build_world, receive
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,6 +74,9 @@ def _working_days_ago(days: int):
 def queue_world(settings, tmp_path):
     """The officers' queue: one overdue, one due soon, three on track."""
     settings.MEDIA_ROOT = str(tmp_path / "media")
+    from django.core.cache import cache
+
+    cache.clear()  # the queue's cached tab counts and filter choices of earlier tests
     world = build_world()
     with time_machine.travel(_working_days_ago(5), tick=False):
         world.overdue = at_officer(world, version=world.extract, applicant=NGOC)
@@ -187,3 +190,35 @@ def test_concurrent_change_is_shown_not_overwritten(page, live_server, queue_wor
     expect(page.locator(".dossier-head")).to_contain_text("Yêu cầu bổ sung")
     shot(page, "dossier-conflict", tmp_path)
     assert Dossier.objects.get(pk=target.pk).state == State.SUPPLEMENT_REQUESTED
+
+
+def test_officer_takes_a_dossier_just_received_at_the_desk(page, live_server, queue_world, tmp_path):
+    """A dossier received at the desk waits in the first step's officers' queue too: the
+    officer finds it under "Mới tiếp nhận", among the others in appointment order, and takes it
+    without waiting for the desk to hand it over."""
+    world = queue_world
+    received = receive(world, applicant={**NGOC, "name": "Đặng Văn Lộc"})
+    page.set_viewport_size({"width": 1366, "height": 768})
+    log_in(page, live_server, world.officer)
+    page.get_by_role("link", name="Hồ sơ cần xử lý").first.click()
+    rows = page.locator("table.dossier-table tbody tr")
+    expect(rows).to_have_count(6)
+    expect(page.locator(".results-count")).to_contain_text("6 hồ sơ")
+    # a fresh appointment (10 working days): after the dossiers already being worked on
+    expect(rows.nth(5)).to_contain_text(received.code)
+    expect(rows.nth(5)).to_contain_text("Đã tiếp nhận")
+
+    tab = page.get_by_role("link", name=re.compile("Mới tiếp nhận"))
+    expect(tab).to_contain_text("1")
+    tab.click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("Đặng Văn Lộc")
+    shot(page, "queue-received", tmp_path)
+    page.get_by_role("checkbox", name=f"Chọn hồ sơ {received.code}").check()
+    page.locator("#bulk-action").select_option("start")
+    page.get_by_role("button", name=re.compile(r"Thực hiện \(1\)")).click()
+    expect(page.locator(".bulk-result")).to_contain_text(
+        "Chuyển xử lý: 1 thành công, 0 không thực hiện được")
+    expect(page.get_by_role("link", name=re.compile("Mới tiếp nhận"))).to_contain_text("0")
+    received.refresh_from_db()
+    assert received.state == State.IN_PROGRESS and received.current_handler == world.officer

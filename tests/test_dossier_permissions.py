@@ -34,8 +34,10 @@ def dossiers(org, version, frozen):
 @pytest.mark.django_db
 class TestQueues:
     def test_officer_sees_the_dossiers_at_their_step(self, org, dossiers):
+        # A received dossier waits for the officers of its first processing step to start it.
         assert codes(selectors.dossier_queue(user=org.officer)) == {
-            dossiers["in_progress"].code, dossiers["supplement_requested"].code,
+            dossiers["received"].code, dossiers["in_progress"].code,
+            dossiers["supplement_requested"].code,
         }
 
     def test_officer_of_another_unit_sees_nothing_of_this_unit(self, org, dossiers):

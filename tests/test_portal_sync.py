@@ -9,7 +9,7 @@ real HTTP server on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import transaction
@@ -22,6 +22,7 @@ from procedures.models import Channel as SubmitChannel
 from tests.dossier_factories import (  # noqa: F401
     APPLICANT,
     PATHS,
+    TZ,
     act,
     dossier_in,
     frozen,
@@ -310,3 +311,123 @@ def test_an_event_recorded_after_a_later_one_was_published_does_not_send_the_por
     }
     assert [r.payload["sequence"] for r in portal_rows(dossier)] == [1, 2, 3, 4]
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Apology letters and the order of a dossier's portal messages (issue 5)
+# ---------------------------------------------------------------------------------------------
+#
+# The deadline sweep writes its letters' events in bulk and records their messages afterwards
+# (dossiers.publish_events), so a letter's portal message can be recorded after a later event's.
+# The portal must still receive each dossier's messages in the order of their events, with
+# sequences 1, 2, 3 … and no status going back.
+
+SWEEP_AT = datetime(2025, 11, 28, 10, 0, tzinfo=TZ)  # < 1 working day before 1/12 09:00
+
+
+def portal_history(code: str, records) -> list[tuple[int, int, str]]:
+    """(event id, sequence, transition) of what the portal received for one dossier."""
+    return [(r["event_id"], r["sequence"], r["transition"]) for r in records
+            if r["dossier"]["code"] == code]
+
+
+def assert_event_order(history) -> None:
+    event_ids = [event_id for event_id, _, _ in history]
+    assert event_ids == sorted(event_ids) and len(set(event_ids)) == len(event_ids), history
+    assert [sequence for _, sequence, _ in history] == list(range(1, len(history) + 1)), history
+
+
+@pytest.mark.django_db
+def test_letters_recorded_after_a_later_transition_still_reach_the_portal_in_event_order(org, version, frozen):
+    from dossiers.deadlines import deadline_sweep
+    from dossiers.models import DossierEvent
+    from dossiers.tasks import publish_events
+
+    a = act(receive(org, version), "start", org.officer)
+    b = act(receive(org, version), "start", org.officer)
+    # The sweep commits its letters; their messages wait for the batch's task (not run yet:
+    # on-commit callbacks do not fire inside the test's transaction).
+    assert deadline_sweep(at=SWEEP_AT, bulk=True).apologies == 2
+    letters = dict(
+        DossierEvent.objects.filter(transition="apology").values_list("dossier_id", "id")
+    )
+    assert not OutboxMessage.objects.filter(event_id__in=letters.values()).exists()
+    a = act(a, "forward", org.officer)  # a moves on before the task runs
+    publish_events([letters[a.pk], letters[b.pk]])
+    deliver()
+
+    records = [r.payload for r in DemoPortalRecord.objects.order_by("id")]
+    history_a = portal_history(a.code, records)
+    history_b = portal_history(b.code, records)
+    assert [t for _, _, t in history_a] == ["receive", "start", "forward"]
+    assert [t for _, _, t in history_b] == ["receive", "start", "apology"]
+    assert_event_order(history_a)
+    assert_event_order(history_b)
+    # a's letter still reached the citizen; its portal message was left out (the forward's
+    # message already carries the moved appointment), so a's status never went back.
+    assert set(OutboxMessage.objects.filter(event_id=letters[a.pk]).values_list("channel", flat=True)) == {"sms", "email"}
+    a.refresh_from_db()
+    forward = next(r for r in records if r["dossier"]["code"] == a.code and r["transition"] == "forward")
+    assert forward["dossier"]["due_at"] == timezone.localtime(a.due_at).isoformat() == (
+        "2025-12-08T09:00:00+07:00"
+    )
+    letter_b = next(r for r in records if r["dossier"]["code"] == b.code and r["transition"] == "apology")
+    assert letter_b["dossier"]["due_at"] == "2025-12-08T09:00:00+07:00"
+
+
+@pytest.mark.django_db
+def test_a_failing_letter_message_holds_back_the_dossiers_next_transition(org, version, frozen, providers):
+    from dossiers.deadlines import deadline_sweep
+    from dossiers.models import DossierEvent
+    from dossiers.tasks import publish_events
+
+    dossier = act(receive(org, version), "start", org.officer)
+    deliver()  # receive and start are out
+    deadline_sweep(at=SWEEP_AT, bulk=True)
+    letter = DossierEvent.objects.get(dossier=dossier, transition="apology")
+    providers.portal.fail_next(ConnectionError("portal unreachable"))
+    publish_events([letter.pk])  # records the letter's messages, tries to send: the portal fails
+    dossier = act(dossier, "forward", org.officer)
+    deliver()
+    sent = [c["payload"]["transition"] for c in providers.portal.calls]
+    assert sent == ["receive", "start", "apology"]  # the forward waits behind the letter
+
+    retry_at = OutboxMessage.objects.get(event=letter, channel="portal").next_attempt_at
+    deliver(now=retry_at)
+    history = portal_history(dossier.code, [c["payload"] for c in providers.portal.calls])
+    assert [t for _, _, t in history] == ["receive", "start", "apology", "apology", "forward"]
+    delivered = [h for i, h in enumerate(history) if h not in history[:i]]  # the retry is a repeat
+    assert_event_order(delivered)
+
+
+@pytest.mark.django_db
+def test_a_leaders_letter_is_published_with_the_moved_appointment_in_order(org, version, frozen):
+    from dossiers.services import dossier_issue_apology
+
+    dossier = act(receive(org, version), "start", org.officer)
+    dossier_issue_apology(dossier=dossier, actor=org.leader, reason="Chờ ý kiến liên ngành.")
+    dossier.refresh_from_db()
+    deliver()
+    records = [r.payload for r in DemoPortalRecord.objects.order_by("id")]
+    history = portal_history(dossier.code, records)
+    assert [t for _, _, t in history] == ["receive", "start", "apology"]
+    assert_event_order(history)
+    assert records[-1]["dossier"]["due_at"] == timezone.localtime(dossier.due_at).isoformat()
+    assert records[-1]["dossier"]["status"] == 4
+
+
+@pytest.mark.django_db
+def test_health_warns_about_given_up_messages_without_answering_503(org, version, providers, settings, client):
+    settings.MOTCUA_OUTBOX_MAX_ATTEMPTS = 1
+    receive(org, version)
+    body = client.get("/health/").json()
+    assert "warnings" not in body  # nothing given up: the four parts only
+    providers.portal.fail_next(ConnectionError("down"))
+    deliver()
+    response = client.get("/health/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["database"] == "ok"
+    assert body["warnings"] == {"outbox_dead": {"portal": 1}}
+    outbox_requeue(messages=OutboxMessage.objects.filter(status=Status.DEAD))
+    assert "warnings" not in client.get("/health/").json()

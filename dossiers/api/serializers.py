@@ -3,10 +3,13 @@ phones, procedures, states, permissions) live in the services, which answer in V
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from dossiers.deadlines import dossier_apologies
 from dossiers.models import (
+    Apology,
     Attachment,
     Dossier,
     DossierDocument,
@@ -212,6 +215,102 @@ class DossierReceiptSerializer(DossierListSerializer):
         read_only_fields = fields
 
 
+_MOMENT = serializers.DateTimeField(read_only=True)
+
+
+def _moment(value) -> str | None:
+    return None if value is None else _MOMENT.to_representation(value)
+
+
+def receipt_data(dossier: Dossier) -> dict:
+    """:class:`DossierReceiptSerializer`'s data, written out: the reception answers with it on
+    every ``POST /api/v1/dossiers/``, where building a ModelSerializer's fields cost as much
+    as the reception's own statements (docs/dossier-lifecycle.md, "Reception performance").
+    The serializer stays the schema; a test keeps the two equal."""
+    version = dossier.procedure_version
+    unit = dossier.current_unit if dossier.current_unit_id else None
+    handler = dossier.current_handler if dossier.current_handler_id else None
+    return {
+        "code": dossier.code,
+        "provisional_code": dossier.provisional_code,
+        "state": dossier.state,
+        "state_label": str(dossier.get_state_display()),
+        "national_status": dossier.national_status,
+        "channel": dossier.channel,
+        "procedure": version.procedure.code,
+        "procedure_name": version.name,
+        "agency": dossier.agency.code,
+        "agency_name": dossier.agency.name,
+        "applicant_name": dossier.applicant_name,
+        "submitted_at": _moment(dossier.submitted_at),
+        "received_at": _moment(dossier.received_at),
+        "due_at": _moment(dossier.due_at),
+        "is_overdue": dossier.is_overdue,
+        "is_due_soon": dossier.is_due_soon,
+        "current_unit": unit.code if unit else None,
+        "current_unit_name": unit.name if unit else None,
+        "current_role": dossier.current_role,
+        "current_handler": (
+            {"username": handler.get_username(), "name": person_name(handler)} if handler else None
+        ),
+        "version": dossier.version,
+        "created_at": _moment(dossier.created_at),
+        "applicant": {
+            "name": dossier.applicant_name,
+            "id_type": dossier.applicant_id_type,
+            "id_number": dossier.applicant_id_number,
+            "phone": dossier.applicant_phone,
+            "email": dossier.applicant_email,
+            "address": dossier.applicant_address,
+        },
+        "clock_started_at": _moment(dossier.clock_started_at),
+        "original_due_at": _moment(dossier.original_due_at),
+    }
+
+
+class DossierApologySerializer(serializers.ModelSerializer):
+    """One apology and extension letter (Mẫu 04): which appointment it was for, the new one,
+    who answers for the delay, and where to print exactly this letter."""
+
+    # A plain string, like the list's current_role: the enum is named once, on its model.
+    kind = serializers.CharField(help_text="auto (hệ thống tự động lập) / manual (lãnh đạo lập).")
+    issued_by = PersonField(allow_null=True, help_text="Trống: hệ thống tự động lập.")
+    at_fault_step = serializers.SerializerMethodField()
+    at_fault_unit = serializers.SerializerMethodField()
+    at_fault_officer = PersonField(allow_null=True)
+    already_late = serializers.BooleanField(
+        help_text="Lập sau khi đã trễ hẹn (false: dự báo trễ hạn, lập trước ngày hẹn)."
+    )
+    pdf_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Apology
+        fields = [
+            "number", "kind", "issued_at", "issued_by", "for_due_at", "new_due_at", "state",
+            "already_late", "at_fault_step", "at_fault_unit", "at_fault_officer", "reason",
+            "pdf_url",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "position": {"type": "integer"}, "name": {"type": "string"}}})
+    def get_at_fault_step(self, letter):
+        step = letter.at_fault_step
+        return None if step is None else {"position": step.position, "name": step.name}
+
+    @extend_schema_field({"type": "object", "nullable": True, "properties": {
+        "code": {"type": "string"}, "name": {"type": "string"}}})
+    def get_at_fault_unit(self, letter):
+        unit = letter.at_fault_unit
+        return None if unit is None else {"code": unit.code, "name": unit.name}
+
+    @extend_schema_field(serializers.URLField())
+    def get_pdf_url(self, letter) -> str:
+        url = reverse("api-dossier-apology", args=[self.context["dossier_code"], letter.number])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
 class DossierDetailSerializer(DossierListSerializer):
     applicant = DossierApplicantSerializer(source="*")
     timeliness = serializers.CharField(allow_null=True)
@@ -219,6 +318,7 @@ class DossierDetailSerializer(DossierListSerializer):
     documents = DossierDocumentSerializer(many=True)
     attachments = DossierAttachmentSerializer(many=True)
     events = DossierEventSerializer(many=True)
+    apologies = serializers.SerializerMethodField()
     available_transitions = serializers.SerializerMethodField()
 
     class Meta(DossierListSerializer.Meta):
@@ -227,9 +327,17 @@ class DossierDetailSerializer(DossierListSerializer):
             "applicant", "clock_started_at", "original_due_at", "outcome", "result_text",
             "result_ready_at", "returned_at", "closed_at", "paused_at", "paused_hours",
             "supplement_requests", "timeliness", "steps", "documents", "attachments", "events",
-            "available_transitions",
+            "apologies", "available_transitions",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(DossierApologySerializer(many=True))
+    def get_apologies(self, dossier) -> list[dict]:
+        """Every letter, first to last (never deleted: the full history), one query."""
+        context = {**self.context, "dossier_code": dossier.code}
+        return DossierApologySerializer(
+            dossier_apologies(dossier=dossier), many=True, context=context
+        ).data
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_available_transitions(self, dossier) -> list[str]:

@@ -4,7 +4,7 @@
 from django.urls import path, re_path
 
 from dossiers.api import views
-from dossiers.api.documents import DossierDocumentView
+from dossiers.api.documents import DossierApologyDocumentView, DossierDocumentView
 from dossiers.documents import KIND_PATTERN
 
 CODE = r"(?P<code>[0-9A-Za-z][0-9A-Za-z.\-]{0,63})"
@@ -23,5 +23,10 @@ urlpatterns = [
     re_path(
         rf"^dossiers/{CODE}/documents/(?P<kind>{KIND_PATTERN})\.pdf$",
         DossierDocumentView.as_view(), name="api-dossier-document",
+    ),
+    # One apology letter by its number (a dossier has one per missed appointment).
+    re_path(
+        rf"^dossiers/{CODE}/documents/apology-(?P<number>[0-9]{{1,4}})\.pdf$",
+        DossierApologyDocumentView.as_view(), name="api-dossier-apology",
     ),
 ]

@@ -26,6 +26,7 @@ from dossiers.api.serializers import (
     DossierReceiptSerializer,
     DossierTransitionInputSerializer,
     ErrorSerializer,
+    receipt_data,
 )
 from dossiers.models import State
 from motcua.errors import DomainError, ValidationError
@@ -169,7 +170,7 @@ class DossierListCreateView(generics.ListCreateAPIView):
             documents=[dict(d) for d in documents] if documents is not None else None,
             actor=request.user,
         )
-        return Response(DossierReceiptSerializer(dossier).data, status=status.HTTP_201_CREATED)
+        return Response(receipt_data(dossier), status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(

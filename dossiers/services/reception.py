@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -27,6 +27,10 @@ from dossiers.services._common import (
     append_event,
     appointment,
     check_channel,
+    fast_sql,
+    from_row,
+    insert_rows,
+    select_columns,
     set_current,
 )
 from dossiers.validators import Applicant, CheckedUpload, check_upload, clean_applicant, clean_text
@@ -34,7 +38,8 @@ from motcua import calendar
 from motcua.errors import PermissionDenied, ValidationError
 from motcua.models import Agency, Unit
 from motcua.text import fold
-from procedures.models import Channel, Level, Procedure, ProcedureVersion, ProcessStep
+from procedures.models import Channel, Level, Procedure, ProcedureVersion
+from procedures.selectors import PlanStep, VersionPlan, procedure_version_plan
 
 __all__ = [
     "checklist_missing",
@@ -93,28 +98,29 @@ def dossier_receive_at_desk(
             % {"agency": agency.name}
         )
     person = clean_applicant(applicant)
-    checklist = _checklist(version, documents, enforce=True)
+    plan = procedure_version_plan(version=version)
+    checklist = _checklist(plan, documents, enforce=True)
     uploads = [(f, check_upload(f)) for f in attachments]
-    process = _resolve_process(version, agency)
+    process = _resolve_process(version, plan, agency)
     now = timezone.now()
     received_at = _check_moment(received_at, now)
     clock_started_at, due_at = appointment(
-        version=version, channel=channel, received_at=received_at
+        version=version, channel=channel, received_at=received_at, plan=plan
     )
 
     stored: list[Attachment] = []
     try:
         with transaction.atomic():
-            # The number last: the counter row stays locked until commit, keep that short.
-            code = codes.next_code(agency=agency, received_at=received_at)
+            # The number first and the dossier's id with it (one statement); the counter row
+            # stays locked until commit, and what follows is only inserts.
+            code, dossier_id = codes.next_code_and_id(agency=agency, received_at=received_at)
             dossier = Dossier(
-                code=code, procedure_version=version, agency=agency, channel=channel,
-                state=State.RECEIVED, submitted_at=received_at, received_at=received_at,
-                clock_started_at=clock_started_at, due_at=due_at, original_due_at=due_at,
-                **_applicant_fields(person),
+                id=dossier_id, code=code, procedure_version=version, agency=agency,
+                channel=channel, state=State.RECEIVED, submitted_at=received_at,
+                received_at=received_at, clock_started_at=clock_started_at, due_at=due_at,
+                original_due_at=due_at, **_applicant_fields(person),
             )
-            dossier.save(force_insert=True)
-            reception = _start_process(dossier, process, actor=actor, at=clock_started_at)
+            reception = _insert_received(dossier, process, actor=actor, at=clock_started_at)
             _save_checklist(dossier, checklist)
             _store_uploads(dossier, uploads, kind=Attachment.Kind.SCAN, actor=actor, into=stored)
             append_event(
@@ -148,7 +154,7 @@ def dossier_submit_online(
     check_channel(version, Channel.ONLINE)
     agency = _resolve_agency(version, agency, None)
     person = clean_applicant(applicant)
-    checklist = _checklist(version, documents, enforce=False)
+    checklist = _checklist(procedure_version_plan(version=version), documents, enforce=False)
     uploads = [(f, check_upload(f)) for f in attachments]
     now = timezone.now()
     submitted_at = _check_moment(submitted_at, now)
@@ -182,7 +188,8 @@ def dossier_appointment(
     """The appointment a dossier would get if received now (the desk shows it before the
     clerk confirms)."""
     _, due_at = appointment(
-        version=procedure_version, channel=channel, received_at=received_at or timezone.now()
+        version=procedure_version, channel=channel, received_at=received_at or timezone.now(),
+        plan=procedure_version_plan(version=procedure_version),
     )
     return due_at
 
@@ -190,7 +197,8 @@ def dossier_appointment(
 def checklist_missing(*, procedure_version: ProcedureVersion, documents: Iterable | None) -> list[str]:
     """Names of the mandatory documents missing from ``documents`` (same shape as for
     reception): what the supplement slip lists when the desk cannot receive."""
-    rows = _checklist(procedure_version, documents, enforce=False)
+    plan = procedure_version_plan(version=procedure_version)
+    rows = _checklist(plan, documents, enforce=False)
     return [row.name for row, mandatory in rows if mandatory and not row.received]
 
 
@@ -203,27 +211,34 @@ def checklist_missing(*, procedure_version: ProcedureVersion, documents: Iterabl
 class Prepared:
     checklist: list
     process: list
+    plan: VersionPlan
 
 
 def prepare_receipt(dossier: Dossier, documents) -> Prepared:
     """Everything that can fail before anything is written."""
     version = dossier.procedure_version
+    plan = procedure_version_plan(version=version)
     return Prepared(
-        checklist=_checklist(version, documents, enforce=True),
-        process=_resolve_process(version, dossier.agency),
+        checklist=_checklist(plan, documents, enforce=True),
+        process=_resolve_process(version, plan, dossier.agency),
+        plan=plan,
     )
 
 
 def receive_submitted(dossier: Dossier, prepared: Prepared, *, actor, now: datetime) -> tuple[DossierStep | None, dict]:
-    """Give a submitted dossier its code, appointment and process (inside the transaction)."""
+    """Give a submitted dossier its code, appointment and process (inside the transaction; the
+    caller saves the dossier, its current step included)."""
     clock_started_at, due_at = appointment(
-        version=dossier.procedure_version, channel=dossier.channel, received_at=now
+        version=dossier.procedure_version, channel=dossier.channel, received_at=now,
+        plan=prepared.plan,
     )
     dossier.code = codes.next_code(agency=dossier.agency, received_at=now)
     dossier.received_at = now
     dossier.clock_started_at = clock_started_at
     dossier.due_at = dossier.original_due_at = due_at
-    reception = _start_process(dossier, prepared.process, actor=actor, at=clock_started_at)
+    steps, reception = _new_steps(dossier, prepared.process, actor=actor, at=clock_started_at)
+    DossierStep.objects.bulk_create(steps)
+    set_current(dossier, reception)
     DossierDocument.objects.filter(dossier=dossier).delete()
     _save_checklist(dossier, prepared.checklist)
     return reception, _reception_data(dossier, prepared.checklist, [], desk=False)
@@ -248,11 +263,7 @@ def _resolve_version(*, procedure_version, procedure) -> ProcedureVersion:
         code = procedure.code if isinstance(procedure, Procedure) else procedure
         code = code.strip() if isinstance(code, str) else ""
         # One query in the usual case: the current version with its procedure and agency.
-        version = (
-            ProcedureVersion.objects.select_related("procedure", "agency")
-            .filter(procedure__code=code, procedure__current_version=F("pk"))
-            .first()
-        ) if code else None
+        version = _current_version(code) if code else None
         if version is None:
             proc = Procedure.objects.filter(code=code).first() if code else None
             if proc is not None:
@@ -267,6 +278,41 @@ def _resolve_version(*, procedure_version, procedure) -> ProcedureVersion:
     return version
 
 
+#: What a reception never reads of a version (long texts of the catalogue): left deferred.
+_VERSION_TEXTS = (
+    "agency_text", "subjects", "time_limit_text", "procedure_steps_text", "requirements",
+    "result", "legal_basis", "source", "search_text",
+)
+
+
+def _current_version(code: str) -> ProcedureVersion | None:
+    """The current version of the procedure ``code`` with its procedure and agency, or None."""
+    if not fast_sql():
+        return (
+            ProcedureVersion.objects.select_related("procedure", "agency")
+            .filter(procedure__code=code, procedure__current_version=F("pk"))
+            .first()
+        )
+    v_names, v_cols = select_columns(ProcedureVersion, "v", _VERSION_TEXTS)
+    p_names, p_cols = select_columns(Procedure, "p")
+    a_names, a_cols = select_columns(Agency, "a")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {v_cols}, {p_cols}, {a_cols} FROM procedures_procedure p "
+            "JOIN procedures_procedureversion v ON v.id = p.current_version_id "
+            "LEFT JOIN motcua_agency a ON a.id = v.agency_id WHERE p.code = %s",
+            [code],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    version, at = from_row(ProcedureVersion, v_names, row, 0)
+    version.procedure, at = from_row(Procedure, p_names, row, at)
+    agency, _end = from_row(Agency, a_names, row, at)
+    version.agency = agency if version.agency_id else None
+    return version
+
+
 def _inactive(proc: Procedure) -> ValidationError:
     message = _("Thủ tục “%(code)s” hiện không áp dụng, không thể tiếp nhận hồ sơ.") % {
         "code": proc.code
@@ -277,7 +323,10 @@ def _inactive(proc: Procedure) -> ValidationError:
 def _resolve_agency(version: ProcedureVersion, agency, actor) -> Agency:
     if isinstance(agency, str):
         code = agency.strip()
-        agency = Agency.objects.filter(code=code).first() if code else None
+        if version.agency_id and code == version.agency.code:
+            agency = version.agency  # read with the version already
+        else:
+            agency = _agency_by_code(code) if code else None
         if agency is None and code:
             message = _("Không tìm thấy cơ quan có mã “%(code)s”.") % {"code": code}
             raise ValidationError(message, code="unknown_agency", errors={"agency": [message]})
@@ -309,6 +358,16 @@ def _resolve_agency(version: ProcedureVersion, agency, actor) -> Agency:
     return agency
 
 
+def _agency_by_code(code: str) -> Agency | None:
+    if not fast_sql():
+        return Agency.objects.filter(code=code).first()
+    names, columns = select_columns(Agency, "a")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM motcua_agency a WHERE a.code = %s", [code])
+        row = cursor.fetchone()
+    return None if row is None else from_row(Agency, names, row, 0)[0]
+
+
 def _check_moment(moment: datetime | None, now: datetime) -> datetime:
     if moment is None:
         return now
@@ -319,12 +378,12 @@ def _check_moment(moment: datetime | None, now: datetime) -> datetime:
     return moment
 
 
-def _checklist(version: ProcedureVersion, documents, *, enforce: bool) -> list[tuple[DossierDocument, bool]]:
+def _checklist(plan: VersionPlan, documents, *, enforce: bool) -> list[tuple[DossierDocument, bool]]:
     """Unsaved checklist rows, each with whether the document is mandatory."""
-    required = list(version.documents.all())
-    by_id = {doc.pk: doc for doc in required}
+    required = plan.documents
+    by_id = {doc.id: doc for doc in required}
     if documents is None:
-        given = {doc.pk: {"received": doc.is_mandatory} for doc in required}
+        given = {doc.id: {"received": doc.is_mandatory} for doc in required}
         extras = []
     else:
         given, extras = {}, []
@@ -344,11 +403,11 @@ def _checklist(version: ProcedureVersion, documents, *, enforce: bool) -> list[t
             given[doc_id] = item
     rows = []
     for position, doc in enumerate(required, start=1):
-        item = given.get(doc.pk)
+        item = given.get(doc.id)
         received = bool(item.get("received", True)) if item is not None else False
         rows.append((
             DossierDocument(
-                required_document=doc, position=position, name=doc.name, received=received,
+                required_document_id=doc.id, position=position, name=doc.name, received=received,
                 originals=_count(item, "originals", doc.originals if received else 0),
                 copies=_count(item, "copies", doc.copies if received else 0),
             ),
@@ -387,10 +446,14 @@ def _count(item, key: str, default: int) -> int:
     return value
 
 
-def _resolve_process(version: ProcedureVersion, agency: Agency) -> list[tuple[ProcessStep, Unit]]:
+def _resolve_process(
+    version: ProcedureVersion, plan: VersionPlan, agency: Agency
+) -> list[tuple[PlanStep, Unit]]:
     """Each step of the version's internal process with its unit: the step's agency (or the
-    receiving agency when it names none) and the unit of that agency with the step's code."""
-    steps = list(version.steps.all().order_by("position"))
+    receiving agency when it names none) and the active unit of that agency with the step's
+    code. One query, whatever the number of steps (units are read fresh: one may have been
+    closed since the version was published)."""
+    steps = plan.steps
     if not steps:
         raise ValidationError(
             _("Thủ tục “%(code)s” chưa có quy trình nội bộ nên chưa thể tiếp nhận hồ sơ; "
@@ -398,12 +461,11 @@ def _resolve_process(version: ProcedureVersion, agency: Agency) -> list[tuple[Pr
             code="process_missing",
         )
     wanted = {(step.agency_id or agency.pk, step.unit_code) for step in steps}
-    query = Q()
-    for agency_id, unit_code in wanted:
-        query |= Q(agency_id=agency_id, code=unit_code)
+    # A rectangle (agencies × codes) rather than an OR of pairs: a simpler statement, and the
+    # few extra units it may bring are dropped by the lookup below.
     units = {
         (unit.agency_id, unit.code): unit
-        for unit in Unit.objects.filter(query, is_active=True).select_related("agency")
+        for unit in _active_units({a for a, _c in wanted}, {c for _a, c in wanted})
     }
     resolved, problems = [], []
     for step in steps:
@@ -425,6 +487,31 @@ def _resolve_process(version: ProcedureVersion, agency: Agency) -> list[tuple[Pr
     return resolved
 
 
+def _active_units(agency_ids: set[int], codes_: set[str]) -> list[Unit]:
+    """The active units of those agencies with those codes, each with its agency."""
+    if not fast_sql():
+        return list(
+            Unit.objects.filter(agency_id__in=agency_ids, code__in=codes_, is_active=True)
+            .select_related("agency")
+        )
+    u_names, u_cols = select_columns(Unit, "u")
+    a_names, a_cols = select_columns(Agency, "a")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {u_cols}, {a_cols} FROM motcua_unit u "
+            "JOIN motcua_agency a ON a.id = u.agency_id "
+            "WHERE u.agency_id = ANY(%s) AND u.code = ANY(%s) AND u.is_active",
+            [sorted(agency_ids), sorted(codes_)],
+        )
+        rows = cursor.fetchall()
+    units = []
+    for row in rows:
+        unit, at = from_row(Unit, u_names, row, 0)
+        unit.agency, _end = from_row(Agency, a_names, row, at)
+        units.append(unit)
+    return units
+
+
 # ---------------------------------------------------------------------------------------------
 # Writes (inside the reception transaction)
 # ---------------------------------------------------------------------------------------------
@@ -442,12 +529,14 @@ def _applicant_fields(person: Applicant) -> dict:
     }
 
 
-def _start_process(dossier: Dossier, process, *, actor, at: datetime) -> DossierStep | None:
-    """Copy the process onto the dossier; the reception step (a leading clerk step) starts when
-    the clock does, held by the receiving clerk."""
+def _new_steps(
+    dossier: Dossier, process, *, actor, at: datetime
+) -> tuple[list[DossierStep], DossierStep | None]:
+    """The dossier's copy of the process (unsaved) and its reception step (a leading clerk
+    step), which starts when the clock does, held by the receiving clerk."""
     steps = [
         DossierStep(
-            dossier=dossier, process_step=step, position=step.position, name=step.name,
+            dossier=dossier, process_step_id=step.id, position=step.position, name=step.name,
             agency=unit.agency, unit=unit, role=step.role, hours=step.hours,
         )
         for step, unit in process
@@ -457,8 +546,26 @@ def _start_process(dossier: Dossier, process, *, actor, at: datetime) -> Dossier
         reception.started_at = at
         reception.due_at = calendar.add_working_hours(at, reception.hours)
         reception.handler = actor if getattr(actor, "pk", None) else None
+    return steps, reception
+
+
+def _insert_received(dossier: Dossier, process, *, actor, at: datetime) -> DossierStep | None:
+    """Insert a dossier received at the desk with its steps, the reception step current (the
+    desk's step, not an assignment: no current handler).
+
+    With its id reserved (PostgreSQL, :func:`dossiers.codes.next_code_and_id`) the steps go
+    first and the dossier is written once, current step included: the foreign keys between
+    them are checked at commit. Otherwise the dossier, then the steps, then its current step.
+    """
+    if dossier.pk is not None:
+        steps, reception = _new_steps(dossier, process, actor=actor, at=at)
+        insert_rows(steps)
+        set_current(dossier, reception)
+        insert_rows([dossier])
+        return reception
+    dossier.save(force_insert=True)
+    steps, reception = _new_steps(dossier, process, actor=actor, at=at)
     DossierStep.objects.bulk_create(steps)
-    # The reception step is the desk's, not an assignment: no current handler.
     set_current(dossier, reception)
     Dossier.objects.filter(pk=dossier.pk).update(
         current_step=reception, current_unit=reception.unit if reception else None,
@@ -472,7 +579,10 @@ def _save_checklist(dossier: Dossier, checklist) -> None:
     for row, _mandatory in checklist:
         row.dossier = dossier
         rows.append(row)
-    DossierDocument.objects.bulk_create(rows)
+    if fast_sql():
+        insert_rows(rows)
+    else:
+        DossierDocument.objects.bulk_create(rows)
 
 
 def _store_uploads(

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from dossiers import permissions
+from dossiers.deadlines import dossier_apologies
 from dossiers.forms import WITH_FILES, AssignForm, AttachForm, TransitionForm
 from dossiers.models import Attachment, Dossier, State, Transition
 from dossiers.selectors import dossier_get
@@ -28,7 +29,7 @@ from dossiers.services import (
 )
 from dossiers.templatetags.dossier_screens import deadline_of, person_name
 from dossiers.validators import check_upload
-from dossiers.views._common import printable_documents
+from dossiers.views._common import document_url, printable_documents
 from motcua.errors import ConcurrentChange, DomainError, PermissionDenied
 from motcua.models import Role, StaffRole
 
@@ -116,6 +117,16 @@ def _attach_kinds(user, dossier: Dossier) -> list[str]:
     return [k for k in kinds if permissions.can_attach(user, dossier, k)]
 
 
+def _apology_letters(dossier: Dossier) -> list:
+    """The dossier's apology letters (Mẫu 04), first to last, each with the address that
+    re-prints exactly that letter (``?number=N``), not only the latest."""
+    letters = dossier_apologies(dossier=dossier)
+    base = document_url(dossier.code, "apology")
+    for letter in letters:
+        letter.pdf_url = f"{base}?number={letter.number}"
+    return letters
+
+
 def render_detail(request, dossier: Dossier, *, bound: dict | None = None, alert=None,
                   status: int = 200, kept: dict | None = None):
     """The page. ``bound``: forms to show as submitted (with their errors); ``alert``: a
@@ -149,6 +160,7 @@ def render_detail(request, dossier: Dossier, *, bound: dict | None = None, alert
         "deadline": deadline_of(dossier),
         "events": events,
         "steps": list(dossier.steps.all()),
+        "apologies": _apology_letters(dossier),
         "documents": documents,
         "attachments": list(dossier.attachments.all()),
         "forms": forms,

@@ -4,21 +4,28 @@ xlsx with the same filters, and the queue acts on several rows at once, each thr
 one service, reporting row by row.
 
 Query count does not grow with the rows: the selectors join what a row shows, deadlines are
-computed from the office calendar in memory.
+computed from the office calendar in memory. Nothing reads a whole queue per request either
+(docs/queue-performance.md): counts stop at ``COUNT_CAP`` ("more than 1,000"), the procedure
+filter's choices come from the catalogue, the tab counts are one query.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.core.cache import cache
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -26,8 +33,19 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dossiers import permissions
 from dossiers.forms import OPEN_STATE_CHOICES, ListFilterForm
-from dossiers.models import State, Transition
-from dossiers.selectors import DossierFilters, dossier_queue, dossier_search, dossier_visible_to
+from dossiers.models import OPEN_STATES, State, Transition
+from dossiers.selectors import (
+    DossierFilters,
+    capped_counts,
+    dossier_queue,
+    dossier_queue_counts,
+    dossier_queue_parts,
+    dossier_queue_procedures,
+    dossier_rows,
+    dossier_search,
+    dossier_visible_to,
+    queue_order,
+)
 from dossiers.services import dossier_assign, dossier_transition
 from dossiers.templatetags.dossier_screens import deadline_of, due_soon_hours, person_name
 from dossiers.views._common import SEARCH_ROLES, WORKING_ROLES, staff_required
@@ -38,6 +56,12 @@ from motcua.permissions import roles_of
 from procedures.selectors import procedure_search
 
 PAGE_SIZE = 25
+#: Counts stop here: "hơn 1.000 hồ sơ" is as useful as the exact figure, and costs 1,001 index
+#: entries instead of the whole queue.
+COUNT_CAP = 1000
+#: How long the tab counts and the procedure filter's choices are kept per user.
+COUNTS_CACHE_SECONDS = 15
+PROCEDURES_CACHE_SECONDS = 60
 BULK_MAX = 100
 EXPORT_MAX = 50_000
 BULK_SESSION_KEY = "dossier_bulk_result"
@@ -47,24 +71,25 @@ BULK_SESSION_KEY = "dossier_bulk_result"
 class BulkAction:
     name: str
     label: str
-    role: str
+    roles: tuple[str, ...]
     done: str
 
 
 #: What can be done to several dossiers at once, by whom. Each row goes through
 #: ``dossier_transition`` (or ``dossier_assign``) with the version the person saw.
 BULK_ACTIONS = [
-    BulkAction(Transition.START, gettext_lazy("Chuyển xử lý"), Role.CLERK,
+    # The desk hands over; the officer of the first processing step may also take it himself.
+    BulkAction(Transition.START, gettext_lazy("Chuyển xử lý"), (Role.CLERK, Role.OFFICER),
                gettext_lazy("Đã chuyển cho đơn vị xử lý")),
-    BulkAction(Transition.RETURN_RESULT, gettext_lazy("Trả kết quả"), Role.CLERK,
+    BulkAction(Transition.RETURN_RESULT, gettext_lazy("Trả kết quả"), (Role.CLERK,),
                gettext_lazy("Đã trả kết quả")),
-    BulkAction(Transition.FORWARD, gettext_lazy("Chuyển bước tiếp theo"), Role.OFFICER,
+    BulkAction(Transition.FORWARD, gettext_lazy("Chuyển bước tiếp theo"), (Role.OFFICER,),
                gettext_lazy("Đã chuyển bước tiếp theo")),
-    BulkAction(Transition.SUBMIT_FOR_APPROVAL, gettext_lazy("Trình phê duyệt"), Role.OFFICER,
+    BulkAction(Transition.SUBMIT_FOR_APPROVAL, gettext_lazy("Trình phê duyệt"), (Role.OFFICER,),
                gettext_lazy("Đã trình phê duyệt")),
-    BulkAction(Transition.APPROVE, gettext_lazy("Phê duyệt"), Role.LEADER,
+    BulkAction(Transition.APPROVE, gettext_lazy("Phê duyệt"), (Role.LEADER,),
                gettext_lazy("Đã phê duyệt")),
-    BulkAction("assign", gettext_lazy("Phân công cho chuyên viên"), Role.LEADER,
+    BulkAction("assign", gettext_lazy("Phân công cho chuyên viên"), (Role.LEADER,),
                gettext_lazy("Đã phân công")),
 ]
 BULK_BY_NAME = {action.name: action for action in BULK_ACTIONS}
@@ -81,17 +106,28 @@ class Listing:
     form: ListFilterForm
     params: dict
     to_assign: bool
+    #: One queryset of every row (the export; the search page), else None.
     queryset: object
+    #: What a page reads: the disjoint parts of the list, merged (``QueueRows``).
+    rows: object = None
+
+
+def _cache_key(user, what: str) -> str:
+    staff = permissions.staff_of(user)
+    held = sorted((role, tuple(sorted(units))) for role, units in staff.units.items())
+    return f"dossier-queue:{what}:{user.pk}:{hash((staff.superuser, tuple(held)))}"
 
 
 def _procedure_choices(user, mode: str) -> list[tuple[str, str]]:
     if mode == "queue":
-        rows = (
-            dossier_queue(user=user).order_by()
-            .values_list("procedure_version__procedure__code", "procedure_version__name")
-            .distinct()
-        )
-        return sorted(((code, _short(name)) for code, name in rows), key=lambda c: c[1])
+        # The catalogue changes a few times a year: a minute's delay for a new procedure in
+        # the filter is nothing, and it saves compiling a query on every click.
+        key = _cache_key(user, "procedures")
+        choices = cache.get(key)
+        if choices is None:
+            choices = [(code, _short(name)) for code, name in dossier_queue_procedures(user=user)]
+            cache.set(key, choices, PROCEDURES_CACHE_SECONDS)
+        return choices
     rows = procedure_search(active_only=False).values_list("procedure__code", "name")
     return [(code, _short(name)) for code, name in rows]
 
@@ -100,7 +136,9 @@ def _short(name: str, limit: int = 90) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _listing(request, mode: str) -> Listing:
+def _listing(request, mode: str, *, export: bool = False) -> Listing:
+    """The filters of the request and what they select: for a page, the rows to merge
+    (``rows``); for the export, one queryset (``queryset``)."""
     states = OPEN_STATE_CHOICES if mode == "queue" else State.choices
     form = ListFilterForm(
         request.GET or None, states=states,
@@ -116,15 +154,67 @@ def _listing(request, mode: str) -> Listing:
         ordering="newest" if params.get("sort") == "newest" else "due",
         to_assign=to_assign,
     )
-    if mode == "queue":
-        queryset = dossier_queue(user=request.user, filters=filters)
+    if mode == "search":
+        parts = [dossier_search(user=request.user, filters=filters)]
+    elif export:
+        parts = [dossier_queue(user=request.user, filters=filters)]
     else:
-        queryset = dossier_search(user=request.user, filters=filters)
+        parts = dossier_queue_parts(user=request.user, filters=filters)
     if params.get("due"):
-        queryset = _due_filter(queryset, params["due"])
+        parts = [_due_filter(part, params["due"]) for part in parts]
     if to_assign:
         params = {**params, "tab": "phan-cong"}
-    return Listing(mode=mode, form=form, params=params, to_assign=to_assign, queryset=queryset)
+    return Listing(mode=mode, form=form, params=params, to_assign=to_assign,
+                   queryset=parts[0] if len(parts) == 1 else None,
+                   rows=QueueRows(parts, queue_order(filters)))
+
+
+class QueueRows:
+    """Disjoint querysets ordered alike, read as one ordered list (what a paginator slices).
+
+    One part: its own slice (one query). Several: the first ``stop`` keys of each (an
+    index-ordered read each), merged, then the page's rows by id — three or four queries
+    whatever the page, instead of one query PostgreSQL cannot read in index order."""
+
+    def __init__(self, parts: list, order: tuple[str, ...]):
+        self.parts = parts
+        self.order = order
+
+    def capped_count(self, cap: int) -> int:
+        """``min(rows, cap + 1)``, in one query."""
+        counts = capped_counts(dict(enumerate(self.parts)), cap=cap)
+        return min(sum(counts.values()), cap + 1)
+
+    def __getitem__(self, item):
+        if not isinstance(item, slice):
+            raise TypeError("QueueRows only slices")
+        if len(self.parts) == 1:
+            return list(self.parts[0][item])
+        start, stop = item.start or 0, item.stop
+        if not stop or stop <= start:
+            return []
+        fields = [name.lstrip("-") for name in self.order]
+        descending = self.order[0].startswith("-")
+
+        def key(row):
+            # NULLs sort last ascending and first descending, as in PostgreSQL.
+            return tuple((row[i] is None, row[i] if row[i] is not None else 0)
+                         for i in range(1, len(row)))
+
+        heads = [list(self.parts[0].values_list("pk", *fields)[:stop])]
+        for part in self.parts[1:]:
+            if len(heads[0]) == stop and heads[0][-1][1] is not None:
+                # Rows after the first part's last one cannot be on this page: a bound that
+                # lets the other parts stop early instead of reading all their rows.
+                lookup = f"{fields[0]}__{'gte' if descending else 'lte'}"
+                part = part.filter(**{lookup: heads[0][-1][1]})
+            heads.append(list(part.values_list("pk", *fields)[:stop]))
+        merged = heapq.merge(*heads, key=key, reverse=descending)
+        ids = [row[0] for row in itertools.islice(merged, start, stop)]
+        if not ids:
+            return []
+        by_id = {d.pk: d for d in dossier_rows(ids=ids)}
+        return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def _due_filter(queryset, due: str):
@@ -146,32 +236,56 @@ def _querystring(params: dict, **overrides) -> str:
     return urlencode(merged)
 
 
-def _tabs(request, listing: Listing) -> list[dict]:
-    """Quick filters with counts (two queries at most, whatever the number of rows)."""
+def _more_than(n: int) -> str:
+    return _("hơn %(n)s") % {"n": number_format(n, force_grouping=True)}
+
+
+def _count_text(n: int) -> str:
+    """A capped count for people: ``42``, ``1.000``, ``hơn 1.000``."""
+    return _more_than(COUNT_CAP) if n > COUNT_CAP else number_format(n, force_grouping=True)
+
+
+def _queue_counts(user, listing: Listing) -> dict[str, int]:
+    """The tab counts of the queue (one query, each count capped); leaders also get the "to
+    assign" count. Kept ``COUNTS_CACHE_SECONDS`` per user: clicking through tabs, filters and
+    pages does not count again; the user's own bulk action forgets them (``bulk``)."""
+    key = _cache_key(user, "counts")
+    counts = cache.get(key)
+    if counts is None:
+        counts = dossier_queue_counts(
+            user=user, cap=COUNT_CAP,
+            to_assign=user.is_superuser or Role.LEADER in roles_of(user),
+        )
+        cache.set(key, counts, COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def _tabs(request, listing: Listing, counts: dict[str, int]) -> list[dict]:
+    """Quick filters with their counts (``counts``: ``_queue_counts``)."""
     if listing.mode != "queue":
         return []
     user = request.user
     roles = roles_of(user) if not user.is_superuser else set(WORKING_ROLES)
-    counts = {
-        row["state"]: row["n"]
-        for row in dossier_queue(user=user).order_by().values("state").annotate(n=Count("id"))
-    }
     base = reverse("dossier-queue")
     current_state = listing.params.get("state", "")
+    total = sum(counts.get(state, 0) for state in OPEN_STATES)
+    capped = any(counts.get(state, 0) > COUNT_CAP for state in OPEN_STATES)
     tabs = [{
-        "label": _("Tất cả"), "url": base, "count": sum(counts.values()),
+        "label": _("Tất cả"), "url": base,
+        "count": _more_than(COUNT_CAP) if capped and total > COUNT_CAP else _count_text(total),
         "current": not current_state and not listing.to_assign,
     }]
     wanted = []
     if Role.CLERK in roles:
         wanted += [State.SUBMITTED, State.RECEIVED, State.SUPPLEMENT_REQUESTED, State.RESULT_READY]
     if Role.OFFICER in roles:
-        wanted += [State.IN_PROGRESS]
+        wanted += [State.RECEIVED, State.IN_PROGRESS]
     if Role.LEADER in roles:
         wanted += [State.AWAITING_APPROVAL]
     labels = {
         State.SUBMITTED: _("Trực tuyến chờ tiếp nhận"),
-        State.RECEIVED: _("Chờ chuyển xử lý"),
+        # The desk hands these over; an officer of the first step may take them himself.
+        State.RECEIVED: _("Chờ chuyển xử lý") if Role.CLERK in roles else _("Mới tiếp nhận"),
         State.SUPPLEMENT_REQUESTED: _("Chờ bổ sung"),
         State.RESULT_READY: _("Chờ trả kết quả"),
         State.IN_PROGRESS: _("Đang xử lý"),
@@ -180,22 +294,108 @@ def _tabs(request, listing: Listing) -> list[dict]:
     for state in dict.fromkeys(wanted):
         tabs.append({
             "label": labels[state], "url": f"{base}?{_querystring({'state': state})}",
-            "count": counts.get(state, 0), "current": current_state == state and not listing.to_assign,
+            "count": _count_text(counts.get(state, 0)),
+            "current": current_state == state and not listing.to_assign,
         })
-    if Role.LEADER in roles:
-        to_assign = dossier_queue(user=user, filters=DossierFilters(to_assign=True)).count()
+    if "to_assign" in counts:
         tabs.append({
-            "label": _("Chờ phân công"), "url": f"{base}?tab=phan-cong", "count": to_assign,
-            "current": listing.to_assign,
+            "label": _("Chờ phân công"), "url": f"{base}?tab=phan-cong",
+            "count": _count_text(counts["to_assign"]), "current": listing.to_assign,
         })
     return tabs
+
+
+def _known_count(listing: Listing, counts: dict[str, int]) -> tuple[int, bool] | None:
+    """The page's total when the tab counts already hold it (no filter but the state or the
+    "to assign" tab): ``(rows, exact)``; ``None`` when it must be counted."""
+    params = listing.params
+    if not counts or any(params.get(k) for k in ("q", "procedure", "due")):
+        return None
+    if listing.to_assign:
+        key = "to_assign"
+    elif params.get("state"):
+        key = params["state"]
+    else:
+        parts = [counts.get(state, 0) for state in OPEN_STATES]
+        capped = any(n > COUNT_CAP for n in parts)
+        return (sum(min(n, COUNT_CAP) for n in parts) if capped else sum(parts)), not capped
+    if key not in counts:
+        return None
+    n = counts[key]
+    return (COUNT_CAP, False) if n > COUNT_CAP else (n, True)
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts at most ``cap + 1`` rows.
+
+    Up to ``cap`` rows it is Django's paginator. Beyond, the total is unknown: ``count`` is a
+    lower bound (``exact`` False), the pages go on as long as there are rows (each page reads
+    one row more to know whether a next page exists), and the page says "more than …".
+    ``known``: ``(rows, exact)`` already counted elsewhere (the tab counts), to save the query.
+    """
+
+    def __init__(self, object_list, per_page, *, cap: int, known: tuple[int, bool] | None = None):
+        super().__init__(object_list, per_page)
+        self.cap = cap
+        self._known = known
+
+    @cached_property
+    def _counted(self) -> tuple[int, bool]:
+        if self._known is not None:
+            return self._known
+        n = self.object_list.capped_count(self.cap)
+        return (self.cap, False) if n > self.cap else (n, True)
+
+    @property
+    def count(self) -> int:
+        return self._counted[0]
+
+    @property
+    def exact(self) -> bool:
+        return self._counted[1]
+
+    @property
+    def count_number(self) -> str:
+        """The count with thousands grouped (a lower bound when not ``exact``)."""
+        return number_format(self.count, force_grouping=True)
+
+    def validate_number(self, number):
+        if self.exact:
+            return super().validate_number(number)
+        try:
+            number = int(number)
+        except (TypeError, ValueError) as exc:
+            raise PageNotAnInteger(_("Số trang không hợp lệ.")) from exc
+        if number < 1:
+            raise EmptyPage(_("Số trang không hợp lệ."))
+        return number
+
+    def get_page(self, number) -> Page:
+        try:
+            number = self.validate_number(number)
+        except PageNotAnInteger:
+            number = 1
+        except EmptyPage:
+            number = 1 if not self.exact else self.num_pages
+        return self.page(number)
+
+    def page(self, number) -> Page:
+        if self.exact:
+            page = super().page(number)
+            page.has_more = page.has_next()
+            return page
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        page = Page(rows[: self.per_page], number, self)
+        page.has_more = len(rows) > self.per_page
+        return page
 
 
 def _bulk_actions(user) -> list[BulkAction]:
     if user.is_superuser:
         return list(BULK_ACTIONS)
     roles = roles_of(user)
-    return [action for action in BULK_ACTIONS if action.role in roles]
+    return [action for action in BULK_ACTIONS if roles.intersection(action.roles)]
 
 
 def _officers_for_leader(user) -> list[tuple[object, str]]:
@@ -235,19 +435,28 @@ def search(request):
 
 def _list_page(request, mode: str):
     listing = _listing(request, mode)
-    page = Paginator(listing.queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [(dossier, deadline_of(dossier)) for dossier in page.object_list]
+    partial = bool(request.htmx and request.htmx.target == "dossier-results")
+    # The htmx refresh replaces the rows only: no tabs to count.
+    counts = _queue_counts(request.user, listing) if mode == "queue" and not partial else {}
+    paginator = CappedPaginator(
+        listing.rows, PAGE_SIZE, cap=COUNT_CAP, known=_known_count(listing, counts)
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    now = timezone.now()
+    rows = [(dossier, deadline_of(dossier, now)) for dossier in page.object_list]
     url_name = "dossier-queue" if mode == "queue" else "dossier-search"
     export_name = "dossier-queue-export" if mode == "queue" else "dossier-search-export"
     actions = _bulk_actions(request.user) if mode == "queue" else []
+    filter_qs = _querystring(listing.params)
     context = {
         "mode": mode, "listing": listing, "form": listing.form, "page": page, "rows": rows,
-        "filter_qs": _querystring(listing.params),
+        "filter_qs": filter_qs,
+        "page_url_prefix": "?" + (filter_qs + "&" if filter_qs else "") + "page=",
         "list_url": reverse(url_name),
         "export_url": reverse(export_name) + (
             "?" + _querystring(listing.params) if listing.params else ""
         ),
-        "tabs": _tabs(request, listing),
+        "tabs": _tabs(request, listing, counts),
         "bulk_actions": actions,
         "officers": (
             _officers_for_leader(request.user) if any(a.name == "assign" for a in actions) else []
@@ -255,7 +464,7 @@ def _list_page(request, mode: str):
         "bulk_result": request.session.pop(BULK_SESSION_KEY, None),
         "title": _("Hồ sơ cần xử lý") if mode == "queue" else _("Tra cứu hồ sơ"),
     }
-    if request.htmx and request.htmx.target == "dossier-results":
+    if partial:
         return render(request, "dossiers/_list_results.html", context)
     return render(request, "dossiers/list.html", context)
 
@@ -328,6 +537,7 @@ def bulk(request):
             results.append({"code": code, "ok": False, "message": str(exc.message)})
         else:
             results.append({"code": code, "ok": True, "message": str(action.done)})
+    cache.delete(_cache_key(request.user, "counts"))
     request.session[BULK_SESSION_KEY] = {
         "action": str(action.label),
         "ok": sum(1 for r in results if r["ok"]),
@@ -367,7 +577,7 @@ def _export(request, mode: str) -> HttpResponse:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    listing = _listing(request, mode)
+    listing = _listing(request, mode, export=True)
     now = timezone.now()
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title="Hồ sơ")

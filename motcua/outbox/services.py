@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -163,7 +163,13 @@ def _rows(messages, *, prefix: str, dossier_id, event_id=None, now=None) -> list
 
 def _store(messages, *, prefix: str, dossier_id, event_id=None) -> int:
     rows = _rows(messages, prefix=prefix, dossier_id=dossier_id, event_id=event_id)
-    if rows:
+    if rows and connection.vendor == "postgresql":
+        # One prepared INSERT … ON CONFLICT DO NOTHING: the same statement bulk_create makes,
+        # without compiling it again for every event (dossiers.services._common).
+        from dossiers.services._common import insert_rows
+
+        insert_rows(rows, ignore_conflicts=True)
+    elif rows:
         OutboxMessage.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dossiers.bulk import BulkError, seed_bulk
+from dossiers.bulk import BulkError, seed_bulk, seed_bulk_ratings
 
 
 class Command(BaseCommand):
@@ -43,11 +43,15 @@ class Command(BaseCommand):
             )
         except BulkError as exc:
             raise CommandError(str(exc)) from exc
+        # CONTRACT.md: bulk data has ratings too (kept out of seed_bulk() itself so that
+        # bench/seed_bulk.py compares the same rows with its baseline).
+        ratings = seed_bulk_ratings()
         for line in result.skipped_plans:
             self.stderr.write(f"  bỏ qua {line}")
         self.stdout.write(self.style.SUCCESS(
             f"Đã sinh {result.dossiers:,} hồ sơ ({result.open:,} đang giải quyết), "
             f"{result.steps:,} bước, {result.events:,} dòng nhật ký, "
-            f"{result.apologies:,} văn bản xin lỗi, {result.documents:,} giấy tờ "
+            f"{result.apologies:,} văn bản xin lỗi, {ratings:,} đánh giá, "
+            f"{result.documents:,} giấy tờ "
             f"trong {result.seconds:.1f} s: {result.rate:,.0f} hồ sơ/s."
         ))

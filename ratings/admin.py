@@ -1,0 +1,28 @@
+"""Django admin for ratings: read-only. A rating is the citizen's word: nobody edits or deletes
+it, and new ones come only through ``ratings.services.rating_submit``."""
+
+from django.contrib import admin
+
+from ratings.models import Rating
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["dossier", "overall", "time", "attitude", "guidance", "publicity", "source",
+                    "created_at"]
+    list_filter = ["overall", "source", "created_at"]
+    search_fields = ["dossier__code"]
+    list_select_related = ["dossier"]
+    date_hierarchy = "created_at"
+    fields = ["dossier", "overall", "time", "attitude", "guidance", "publicity", "comment",
+              "source", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

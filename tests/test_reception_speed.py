@@ -1,0 +1,186 @@
+"""The reception's hot path (docs/dossier-lifecycle.md, "Reception performance"): a bounded
+number of statements, the version's parts read once and kept only while nothing can change
+them, the dossier written once with its current step, the answer equal to the serializer's,
+and the duplicate foreign-key indexes gone."""
+
+# ruff: noqa: F811 - pytest fixtures imported from tests.dossier_factories
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from dossiers import permissions
+from dossiers.api.serializers import DossierReceiptSerializer, receipt_data
+from dossiers.models import Dossier, DossierEvent, DossierStep
+from motcua.models import OutboxMessage
+from procedures import selectors as procedure_selectors
+from procedures.models import ProcessStep, RequiredDocument, TimeLimit
+from procedures.schema import ProcedureData
+from procedures.services import procedure_to_data, procedure_update
+from tests.dossier_factories import (  # noqa: F401
+    APPLICANT,
+    act,
+    frozen,
+    org,
+    receive,
+    version,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/dossiers/"
+
+
+@pytest.fixture(autouse=True)
+def fresh_plans():
+    procedure_selectors.forget_version_plans()
+    yield
+    procedure_selectors.forget_version_plans()
+
+
+def clerk_client(org) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(org.clerk)
+    return client
+
+
+def body(version, **applicant) -> dict:
+    return {
+        "procedure": version.procedure.code, "channel": "in_person",
+        "applicant": {**APPLICANT, **applicant},
+    }
+
+
+def test_a_reception_through_the_api_makes_nine_statements(org, version, frozen):
+    client = clerk_client(org)
+    for _ in range(2):  # the first puts the version in use, the second keeps its plan
+        assert client.post(LIST, body(version), format="json").status_code == 201
+    permissions.forget(org.clerk)  # the roles are read again, as in a new request
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.post(LIST, body(version), format="json")
+    assert response.status_code == 201, response.content
+    statements = [
+        q["sql"] for q in ctx.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))  # the test's transaction
+    ]
+    # reads: version, staff roles, units; writes: counter (+ id), steps, dossier, checklist,
+    # event, outbox; nothing read again from the catalogue, the dossier never updated.
+    assert len(statements) == 9, "\n".join(statements)
+    assert not [s for s in statements if s.startswith("UPDATE")]
+    for table in ("procedures_requireddocument", "procedures_processstep", "procedures_timelimit"):
+        assert not [s for s in statements if f'FROM "{table}"' in s], table
+
+
+def test_the_dossier_is_inserted_once_with_its_reception_step_current(org, version, frozen):
+    dossier = receive(org, version)
+    stored = Dossier.objects.get(pk=dossier.pk)
+    first = DossierStep.objects.filter(dossier=stored).order_by("position").first()
+    assert stored.current_step_id == first.pk and first.role == "clerk"
+    assert stored.current_unit_id == first.unit_id and stored.current_role == "clerk"
+    assert stored.current_handler_id is None and first.handler_id == org.clerk.pk
+    assert DossierStep.objects.filter(dossier=stored).count() == 5
+    event = DossierEvent.objects.get(dossier=stored)
+    assert event.step_id == first.pk and event.transition == "receive"
+    assert set(OutboxMessage.objects.filter(event=event).values_list("channel", flat=True)) == {
+        "portal", "sms", "email",
+    }
+
+
+def test_receipt_data_is_what_the_receipt_serializer_says(org, version, frozen):
+    dossier = receive(org, version)
+    assert receipt_data(dossier) == DossierReceiptSerializer(dossier).data
+    started = act(Dossier.objects.get(pk=dossier.pk), "start", org.clerk)
+    started = Dossier.objects.select_related(
+        "procedure_version__procedure", "agency", "current_unit", "current_handler"
+    ).get(pk=started.pk)
+    assert receipt_data(started) == DossierReceiptSerializer(started).data
+
+
+def test_the_api_answer_is_the_receipt_serializers(org, version, frozen):
+    response = clerk_client(org).post(LIST, body(version), format="json")
+    dossier = Dossier.objects.get(code=response.json()["code"])
+    assert response.json() == DossierReceiptSerializer(dossier).data
+
+
+def test_a_version_not_yet_in_use_is_read_again_at_every_reception(org, version, frozen):
+    plan = procedure_selectors.procedure_version_plan(version=version)
+    assert [d.name for d in plan.documents][0] == "Đơn đề nghị cấp phép"
+    assert version.pk not in procedure_selectors._PLANS
+    # Not in use yet: an edit in place is allowed, and the next reading sees it.
+    RequiredDocument.objects.filter(version=version, position=1).update(name="Đơn mới")
+    again = procedure_selectors.procedure_version_plan(version=version)
+    assert again.documents[0].name == "Đơn mới"
+
+
+def test_a_version_in_use_is_read_once_and_kept(org, version, frozen):
+    receive(org, version)
+    plan = procedure_selectors.procedure_version_plan(version=version)
+    assert procedure_selectors._PLANS[version.pk] is plan
+    with CaptureQueriesContext(connection) as ctx:
+        assert procedure_selectors.procedure_version_plan(version=version) is plan
+    assert len(ctx.captured_queries) == 0
+    assert [s.unit_code for s in plan.steps] == ["MC", "CM", "CM", "LD", "MC"]
+    assert plan.time_limit(version, "in_person") == (Decimal(5), "working_days")
+
+
+def test_an_edit_of_a_version_in_use_makes_a_new_version_and_receptions_follow_it(
+    org, version, frozen
+):
+    receive(org, version)
+    procedure_selectors.procedure_version_plan(version=version)  # kept
+    data: ProcedureData = procedure_to_data(version)
+    data.documents = data.documents[:1]
+    data.online_level = "partial"
+    new = procedure_update(procedure=version.procedure, data=data, actor=org.admin)
+    assert new.pk != version.pk
+    dossier = receive(org, new)
+    assert dossier.procedure_version_id == new.pk
+    assert dossier.documents.count() == 1
+    assert procedure_selectors.procedure_version_plan(version=version).documents[1].name == (
+        "Bản sao giấy tờ pháp lý"
+    )
+
+
+def test_a_part_written_directly_drops_the_kept_plan(org, version, frozen):
+    receive(org, version)
+    procedure_selectors.procedure_version_plan(version=version)
+    TimeLimit.objects.create(version=version, channel="post", amount=Decimal(7), unit="calendar_days")
+    assert version.pk not in procedure_selectors._PLANS
+    plan = procedure_selectors.procedure_version_plan(version=version)
+    assert plan.time_limit(version, "post") == (Decimal(7), "calendar_days")
+    step = ProcessStep.objects.filter(version=version).first()
+    step.name = "Tiếp nhận"
+    step.save()
+    assert version.pk not in procedure_selectors._PLANS
+
+
+def test_a_closed_unit_stops_receptions_even_with_the_plan_kept(org, version, frozen):
+    from motcua.errors import ValidationError
+
+    receive(org, version)
+    procedure_selectors.procedure_version_plan(version=version)
+    org.units_a["CM"].is_active = False
+    org.units_a["CM"].save()
+    with pytest.raises(ValidationError) as error:
+        receive(org, version)
+    assert error.value.code == "process_misconfigured"
+
+
+def test_the_duplicate_foreign_key_indexes_are_gone_and_their_composites_stay():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename IN "
+            "('dossiers_dossier', 'dossiers_dossierstep', 'dossiers_dossierevent')"
+        )
+        names = {row[0] for row in cursor.fetchall()}
+    for gone in ("dossiers_dossier_agency_id", "dossiers_dossier_current_unit_id",
+                 "dossiers_dossier_procedure_version_id", "dossiers_dossierstep_dossier_id",
+                 "dossiers_dossierstep_unit_id", "dossiers_dossierevent_dossier_id"):
+        assert not [n for n in names if n.startswith(gone + "_")], gone
+    assert {"dossier_agency_queue_idx", "dossier_queue_idx", "dossier_version_state_idx",
+            "dossier_step_unique", "dossier_step_unit_idx", "dossier_event_dossier_idx"} <= names
