@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Median render time of the receipt (Mẫu 01) PDF.
 
-    .venv/bin/python bench/receipt_pdf.py [--renders 50] [--warmup 5]
+    .venv/bin/python bench/receipt_pdf.py [--renders 50] [--warmup 5] [--json FILE]
 
 Builds the sample province of scripts/make_pdf_samples.py in a throwaway test database,
 receives one dossier at the desk (four documents), then renders its receipt ``--warmup``
@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -54,6 +55,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--renders", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
 
     samples = _samples_module()
@@ -97,6 +99,17 @@ def main() -> int:
           f"p95 {_p95(view_ms):.1f} ms")
     ok = median < TARGET_MS
     print(f"  target: median < {TARGET_MS:.0f} ms — {'met' if ok else 'MISSED'}")
+    if args.json:
+        def figures(values: list[float]) -> dict[str, float]:
+            return {"n": len(values), "median": statistics.median(values), "p95": _p95(values),
+                    "min": min(values), "max": max(values)}
+
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({
+                "benchmark": "receipt_pdf", "bytes": size, "warmup": args.warmup,
+                "render_ms": figures(render_ms), "view_ms": figures(view_ms),
+                "targets": {"render_median_ms": TARGET_MS}, "passed": ok,
+            }, handle, indent=2)
     return 0 if ok else 1
 
 

@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/sweep.py [--dossiers 1000000] [--overdue 50000] [--due-soon 10000]
                                     [--closed 200000] [--database-url URL] [--keep]
+                                    [--json FILE]
 
 In its own PostgreSQL database (``--database-url``, default
 ``postgres://postgres@127.0.0.1:5432/motcua_bench_sweep``, created and migrated if missing;
@@ -38,6 +39,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import time  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from datetime import datetime  # noqa: E402
@@ -60,6 +62,7 @@ def parse_args():
     parser.add_argument("--database-url", default=os.environ.get("BENCH_SWEEP_URL", DEFAULT_URL))
     parser.add_argument("--keep", action="store_true", help="keep the data (default: reseed)")
     parser.add_argument("--seed-only", action="store_true", help="seed, then stop (profiling)")
+    parser.add_argument("--json", default=None, help="write the figures to this file")
     args = parser.parse_args()
     if args.overdue + args.due_soon > args.dossiers:
         parser.error("--overdue + --due-soon must not exceed --dossiers")
@@ -438,6 +441,19 @@ def main() -> int:
         failures.append(f"sweep {ratio:.1f}× the hand-written UPDATE (> {TARGET_RATIO}×)")
     for failure in failures:
         print(f"FAIL: {failure}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({
+                "benchmark": "sweep", "dossiers": args.dossiers, "overdue": args.overdue,
+                "due_soon": args.due_soon, "closed": args.closed,
+                "baseline_s": base, "sweep_s": first, "again_s": again, "ratio": ratio,
+                "parts_s": parts, "letters": result.apologies,
+                "letters_again": second.apologies, "flagged_by_baseline": flagged,
+                "overdue_after": overdue, "due_soon_after": due_soon,
+                "targets": {"sweep_s": TARGET_SWEEP, "again_s": TARGET_AGAIN,
+                            "ratio": TARGET_RATIO},
+                "failures": failures,
+            }, handle, indent=2)
     print("OK" if not failures else "MISSED")
     return 1 if failures else 0
 

@@ -104,6 +104,18 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
+# A PostgreSQL read replica for the reads that may lag (reports, dashboards, public figures):
+# only those marked with motcua.db.lagging() go there (docs/scaling.md "Read replica"). In tests
+# the alias reads the default test database (TEST MIRROR) instead of creating a second one.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    if not DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a PostgreSQL database.")
+    DATABASES["replica"].update({
+        "ATOMIC_REQUESTS": False, "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
+        "CONN_HEALTH_CHECKS": True, "TEST": {"MIRROR": "default"},
+    })
+DATABASE_ROUTERS = ["motcua.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -173,6 +185,38 @@ REST_FRAMEWORK = {
     # proxies in front (DRF's default believes any header, which lets a client pick its own).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# Proof by code + phone (dossiers.public.proof; docs/citizen-portal.md "Tracking"): misses lock
+# a client address out after PUBLIC_PROOF_MAX_FAILURES, a code or a phone number after
+# PUBLIC_PROOF_TARGET_MAX_FAILURES, for PUBLIC_PROOF_LOCK_SECONDS. A rating kiosk at the desk is
+# one address for every citizen who uses it, so five slips by five people would lock it: the
+# addresses in PUBLIC_KIOSK_ADDRESSES (IPs or small networks, comma-separated) get
+# PUBLIC_PROOF_KIOSK_MAX_FAILURES instead; the code and phone limits still hold for them.
+PUBLIC_PROOF_MAX_FAILURES = env.int("PUBLIC_PROOF_MAX_FAILURES", default=5)
+PUBLIC_PROOF_TARGET_MAX_FAILURES = env.int("PUBLIC_PROOF_TARGET_MAX_FAILURES", default=10)
+PUBLIC_PROOF_LOCK_SECONDS = env.int("PUBLIC_PROOF_LOCK_SECONDS", default=15 * 60)
+
+
+def _kiosk_addresses(values: list[str]) -> list[str]:
+    """The kiosks' addresses, checked at start: a typo must not fail the first citizen, and a
+    network wider than a /24 (IPv4) or a /64 (IPv6) would give strangers the kiosk's allowance."""
+    import ipaddress
+
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"PUBLIC_KIOSK_ADDRESSES: {value!r} is not an IP address or network."
+            ) from None
+        if network.prefixlen < (24 if network.version == 4 else 64):
+            raise ImproperlyConfigured(
+                f"PUBLIC_KIOSK_ADDRESSES: {value!r} is wider than a /24 (IPv4) or /64 (IPv6)."
+            )
+    return values
+
+
+PUBLIC_KIOSK_ADDRESSES = _kiosk_addresses(env.list("PUBLIC_KIOSK_ADDRESSES", default=[]))
+PUBLIC_PROOF_KIOSK_MAX_FAILURES = env.int("PUBLIC_PROOF_KIOSK_MAX_FAILURES", default=50)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Một Cửa API",
     "DESCRIPTION": "Hệ thống một cửa giải quyết thủ tục hành chính cấp tỉnh.",

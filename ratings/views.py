@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dossiers.public.proof import client_ip, normalise_code
 from motcua.errors import DomainError
+from motcua.xlsx import Sheet, xlsx_bytes, xlsx_response
 from ratings.forms import RatingFilterForm, RatingInput, criteria_rows, extract_code
 from ratings.models import CRITERIA, Level, Source
 from ratings.selectors import can_see_ratings, rating_handled_by, rating_list, rating_summary
@@ -244,61 +244,29 @@ EXPORT_COLUMNS = [
 @require_GET
 def staff_ratings_export(request):
     """The list as xlsx, with the same filters (at most :data:`EXPORT_MAX` rows)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    from dossiers.views.lists import _date_cell
-
     _form, _filters, ratings = _staff_listing(request)
     now = timezone.now()
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title="Đánh giá")
-    for index, (_title, width) in enumerate(EXPORT_COLUMNS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "C3"
-    heading = WriteOnlyCell(
-        sheet, value=f"{_('Đánh giá mức độ hài lòng')} — {timezone.localtime(now):%H:%M %d/%m/%Y}"
-    )
-    heading.font = Font(bold=True, size=13)
-    sheet.append([heading])
-    header = []
-    for label, _width in EXPORT_COLUMNS:
-        cell = WriteOnlyCell(sheet, value=str(label))
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="B3261E")
-        cell.alignment = Alignment(vertical="center", wrap_text=True)
-        header.append(cell)
-    sheet.append(header)
-    count = 0
-    for count, rating in enumerate(ratings[:EXPORT_MAX].iterator(chunk_size=2000), 1):
-        dossier = rating.dossier
-        units, people = rating_handled_by(rating)
-        sheet.append([
-            count, dossier.code, dossier.procedure_version.name, dossier.agency.name,
-            _date_cell(sheet, dossier.returned_at), _date_cell(sheet, rating.created_at),
-            str(rating.get_source_display()),
-            *[str(Level(getattr(rating, n)).label) if getattr(rating, n) else ""
-              for n, _label in CRITERIA],
-            _text_cell(sheet, rating.comment), "; ".join(units), "; ".join(people),
-        ])
-    if count >= EXPORT_MAX:
-        sheet.append([_("Chỉ xuất %(n)d đánh giá đầu tiên; hãy lọc thêm.") % {"n": EXPORT_MAX}])
-    response = HttpResponse(
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+    def rows():
+        count = 0
+        for count, rating in enumerate(ratings[:EXPORT_MAX].iterator(chunk_size=2000), 1):
+            dossier = rating.dossier
+            units, people = rating_handled_by(rating)
+            yield [
+                count, dossier.code, dossier.procedure_version.name, dossier.agency.name,
+                dossier.returned_at, rating.created_at, str(rating.get_source_display()),
+                *[str(Level(getattr(rating, n)).label) if getattr(rating, n) else ""
+                  for n, _label in CRITERIA],
+                rating.comment, "; ".join(units), "; ".join(people),
+            ]
+        if count >= EXPORT_MAX:
+            yield [_("Chỉ xuất %(n)d đánh giá đầu tiên; hãy lọc thêm.") % {"n": EXPORT_MAX}]
+
+    sheet = Sheet(
+        title="Đánh giá", columns=EXPORT_COLUMNS, rows=rows(), freeze="C3",
+        heading=f"{_('Đánh giá mức độ hài lòng')} — {timezone.localtime(now):%H:%M %d/%m/%Y}",
     )
     stamp = f"{timezone.localtime(now):%Y%m%d-%H%M}"
-    response["Content-Disposition"] = f'attachment; filename="danh-gia-hai-long-{stamp}.xlsx"'
-    book.save(response)
-    return response
+    return xlsx_response(xlsx_bytes(sheet), f"danh-gia-hai-long-{stamp}.xlsx")
 
 
-def _text_cell(sheet, text: str):
-    """The citizen's words as text, never as a formula: a comment starting with ``=`` must not
-    run in the spreadsheet of whoever opens the export."""
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.data_type = "s"
-    return cell

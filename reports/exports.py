@@ -1,29 +1,19 @@
 """Spreadsheets (xlsx, openpyxl write-only) and PDFs of the reports.
 
-One table writer for every list the reports show (summary, staff performance, drill-down,
-register, control sheet), in the look of the dossier list's export (dossiers/views/lists.py:
-a bold title row, a red header row, frozen panes), whose column set and date cells it reuses
-for lists of dossiers.
+The sheets of every list the reports show (summary, staff performance, drill-down, register,
+control sheet), written by the project's one xlsx writer (motcua/xlsx.py); lists of dossiers use
+the dossier list's column set.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-
-from django.http import HttpResponse
 from django.utils import timezone, translation
-from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from motcua.xlsx import Sheet, xlsx_bytes
 from reports.selectors import CRITERIA, FIGURE_LABELS, GROUP_LABELS, Summary
 
-#: A cell starting with one of these is a formula to a spreadsheet (CSV/formula injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Rows a drill-down or register export writes at most (filter further beyond that).
 EXPORT_MAX = 50_000
 
@@ -36,80 +26,6 @@ SUMMARY_COLUMNS = (
 )
 SHARES = {"on_time_share", "online_share", "satisfied_share", "digitised_share",
           "online_payment_share"}
-
-
-@dataclass
-class Sheet:
-    title: str
-    heading: str
-    columns: Sequence[tuple[str, int]]
-    rows: Iterable[Sequence] = field(default_factory=list)
-    percent_columns: frozenset[int] = frozenset()
-    footer: str = ""
-
-
-def _book_bytes(sheets: Sequence[Sheet]) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    book = Workbook(write_only=True)
-    for spec in sheets:
-        sheet = book.create_sheet(title=spec.title[:31])
-        for index, (_label, width) in enumerate(spec.columns, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.freeze_panes = "B3"
-        heading = WriteOnlyCell(sheet, value=spec.heading)
-        heading.font = Font(bold=True, size=13)
-        sheet.append([heading])
-        header = []
-        for label, _width in spec.columns:
-            cell = WriteOnlyCell(sheet, value=str(label))
-            cell.font = Font(bold=True, color="FFFFFF")
-            cell.fill = PatternFill("solid", fgColor="B3261E")
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-            header.append(cell)
-        sheet.append(header)
-        for row in spec.rows:
-            out = []
-            for index, value in enumerate(row):
-                if isinstance(value, Promise):  # lazy translations
-                    value = str(value)
-                if isinstance(value, datetime):
-                    cell = WriteOnlyCell(
-                        sheet, value=timezone.localtime(value).replace(tzinfo=None)
-                    )
-                    cell.number_format = "dd/mm/yyyy hh:mm"
-                    out.append(cell)
-                elif isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
-                    # Typed by citizens (names, comments): text, never a formula.
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.data_type = "s"
-                    out.append(cell)
-                elif index in spec.percent_columns and value is not None:
-                    cell = WriteOnlyCell(sheet, value=value)
-                    cell.number_format = "0.0%"
-                    out.append(cell)
-                else:
-                    out.append("" if value is None else value)
-            sheet.append(out)
-        if spec.footer:
-            sheet.append([spec.footer])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def xlsx_bytes(*sheets: Sheet) -> bytes:
-    return _book_bytes(sheets)
-
-
-def xlsx_response(data: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(data, content_type=XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 def period_text(summary: Summary) -> str:

@@ -5,6 +5,9 @@ them with ``COUNT(*) FILTER (WHERE …)`` in one ``GROUP BY`` query, and the dri
 dossiers behind a figure with the very same ``Q``. Apology letters, ratings, attachments and
 payments are rows of their own tables and are counted by one aggregate query each. The number
 of queries does not depend on the period, the slice or the rows.
+
+The summaries, the trend, the staff figures and the dashboard lists may lag a few seconds: they
+read from the replica when there is one (``@lagging()``, :mod:`motcua.db`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from dossiers.models import Apology, Attachment, Dossier, DossierStep, State
+from motcua.db import lagging, replica_alias
 from motcua.errors import PermissionDenied, ValidationError
 from motcua.models import Agency, Role, StaffRole, Unit
 from motcua.permissions import has_role
@@ -440,6 +444,7 @@ def _sum(rows) -> dict:
     return total
 
 
+@lagging()
 def report_summaries(
     *, period: Period, group_bys: Sequence[str], scope: Scope | None = None,
     agency_id: int | None = None, now: datetime | None = None,
@@ -474,6 +479,7 @@ def report_summaries(
     return out
 
 
+@lagging()
 def report_summary(
     *, period: Period, scope: Scope | None = None, agency_id: int | None = None,
     group_by: str | None = None, now: datetime | None = None,
@@ -599,6 +605,7 @@ def figure_dossiers(
     ).order_by("-received_at", "-id")
 
 
+@lagging()
 def weekly_trend(*, weeks: int = 12, scope: Scope | None = None, today: date | None = None
                  ) -> list[dict]:
     """Received, resolved, resolved late and on-time share per ISO week, the last ``weeks``
@@ -635,6 +642,7 @@ def weekly_trend(*, weeks: int = 12, scope: Scope | None = None, today: date | N
     return out
 
 
+@lagging()
 def recent_comments(*, period: Period, scope: Scope | None = None, limit: int = 20) -> list:
     """The latest ratings with a comment in the period, with their dossier."""
     scope = scope or Scope()
@@ -646,6 +654,7 @@ def recent_comments(*, period: Period, scope: Scope | None = None, limit: int = 
     )
 
 
+@lagging()
 def recent_apologies(*, period: Period, scope: Scope | None = None, limit: int = 20) -> list:
     scope = scope or Scope()
     return list(
@@ -665,6 +674,7 @@ STAFF_COLUMNS = {"officer": ("handler_id", "at_fault_officer_id"),
                  "unit": ("unit_id", "at_fault_unit_id")}
 
 
+@lagging()
 def staff_performances(*, period: Period, scope: Scope | None = None,
                        bys: Sequence[str] = ("officer", "unit")) -> dict[str, list[dict]]:
     """Per officer and per unit: steps finished in the period, on time and late (each step
@@ -674,7 +684,7 @@ def staff_performances(*, period: Period, scope: Scope | None = None,
     The steps are read once for both views (``GROUPING SETS ((unit_id), (handler_id))``: the
     step table is the largest of all and has no index on ``finished_at``)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
+    from django.db import connections
 
     from motcua.text import person_name
 
@@ -690,7 +700,7 @@ def staff_performances(*, period: Period, scope: Scope | None = None,
     inner, params = steps.order_by().values(
         "unit_id", "handler_id", "on_time", "dossier_id").query.sql_with_params()
     handled: dict[str, dict] = {"officer": {}, "unit": {}}
-    with connection.cursor() as cursor:
+    with connections[replica_alias()].cursor() as cursor:
         cursor.execute(
             "SELECT unit_id, handler_id, GROUPING(unit_id), count(*), "
             "count(*) FILTER (WHERE on_time), count(*) FILTER (WHERE NOT on_time), "

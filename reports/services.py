@@ -14,15 +14,9 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from motcua.errors import ValidationError
+from motcua.xlsx import Sheet, xlsx_bytes
 from reports import charts
-from reports.exports import (
-    Sheet,
-    indicators_sheet,
-    register_sheet,
-    staff_sheet,
-    summary_sheet,
-    xlsx_bytes,
-)
+from reports.exports import indicators_sheet, register_sheet, staff_sheet, summary_sheet
 from reports.models import WeeklyReport
 from reports.selectors import (
     FIGURE_LABELS,

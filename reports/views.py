@@ -19,15 +19,10 @@ from django.views.decorators.http import require_safe
 from motcua.errors import DomainError
 from motcua.models import Role
 from motcua.permissions import has_role
+from motcua.xlsx import xlsx_bytes, xlsx_response
 from ratings.models import CRITERIA
 from reports import charts
-from reports.exports import (
-    dossier_sheet,
-    staff_sheet,
-    summary_sheet,
-    xlsx_bytes,
-    xlsx_response,
-)
+from reports.exports import dossier_sheet, staff_sheet, summary_sheet
 from reports.forms import ReportFilterForm, default_period
 from reports.models import WeeklyReport
 from reports.selectors import (

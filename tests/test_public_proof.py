@@ -8,11 +8,14 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
+from django.urls import reverse
 
 from dossiers.public.proof import (
     client_ip,
     code_is_well_formed,
     dossier_by_proof,
+    is_kiosk,
+    max_failures,
     normalise_code,
     proof_locked,
 )
@@ -36,6 +39,8 @@ def fresh_cache(settings):
     settings.PUBLIC_PROOF_MAX_FAILURES = 5
     settings.PUBLIC_PROOF_TARGET_MAX_FAILURES = 10
     settings.PUBLIC_PROOF_LOCK_SECONDS = 900
+    settings.PUBLIC_KIOSK_ADDRESSES = []
+    settings.PUBLIC_PROOF_KIOSK_MAX_FAILURES = 50
     cache.clear()
     yield
     cache.clear()
@@ -175,6 +180,134 @@ def test_cache_keys_hold_no_code_phone_or_address(dossier):
         pytest.skip("the cache backend does not list its keys")
     text = " ".join(str(k) for k in keys)
     assert dossier.code not in text and WRONG_PHONE not in text and "10.0.0.1" not in text
+
+
+# --- the rating kiosk at the desk ---------------------------------------------------------------
+
+KIOSK = "10.20.0.7"
+
+
+@pytest.fixture
+def kiosk(settings):
+    settings.PUBLIC_KIOSK_ADDRESSES = [KIOSK, "192.168.5.0/28"]
+
+
+def slips(n: int, *, ip: str, first: int = 0) -> None:
+    """``n`` different citizens each mistype their own code once (each code and phone missed
+    once: only the address's counter grows)."""
+    for k in range(first, first + n):
+        fail(1, ip=ip, code=f"000.00.10.H01-000000-{k:04d}", phone=f"0987{k:06d}")
+
+
+def test_a_kiosk_is_not_locked_by_five_different_citizens_mistakes(dossier, kiosk):
+    slips(5, ip=KIOSK)
+    assert not proof_locked(ip=KIOSK, code=dossier.code)
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip=KIOSK) == dossier
+    # The same five slips lock an ordinary address.
+    slips(5, ip="10.20.0.8")
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip="10.20.0.8") is None
+
+
+def test_a_kiosk_is_locked_after_its_own_larger_allowance(dossier, kiosk, settings):
+    settings.PUBLIC_PROOF_KIOSK_MAX_FAILURES = 12
+    slips(11, ip=KIOSK)
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip=KIOSK) == dossier
+    slips(1, ip=KIOSK, first=11)
+    assert proof_locked(ip=KIOSK)
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip=KIOSK) is None
+    # Another kiosk of the listed network keeps its own counter.
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip="192.168.5.3") == dossier
+
+
+def test_the_kiosk_allowance_defaults_to_fifty_misses(dossier, kiosk, settings):
+    del settings.PUBLIC_PROOF_KIOSK_MAX_FAILURES
+    assert max_failures(KIOSK) == 50
+    slips(49, ip=KIOSK)
+    assert not proof_locked(ip=KIOSK)
+    slips(1, ip=KIOSK, first=49)
+    assert proof_locked(ip=KIOSK)
+
+
+def test_at_a_kiosk_a_code_is_still_locked_after_ten_misses(dossier, kiosk):
+    fail(10, ip=KIOSK, code=dossier.code)
+    assert not proof_locked(ip=KIOSK)  # the kiosk itself is not locked...
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip=KIOSK) is None  # ...the code is
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip="10.9.9.9") is None
+
+
+def test_at_a_kiosk_a_phone_is_still_locked_after_ten_misses(org, version, dossier, kiosk):
+    for n in range(10):
+        fail(1, ip=KIOSK, code=f"{dossier.code[:-4]}{9000 + n}", phone=PHONE)
+    assert not proof_locked(ip=KIOSK)
+    assert dossier_by_proof(code=dossier.code, phone=PHONE, ip=KIOSK) is None
+    other = receive(org, version, applicant={**APPLICANT, "phone": "0977111222"})
+    assert dossier_by_proof(code=other.code, phone="0977111222", ip=KIOSK) == other
+
+
+def test_kiosk_addresses_match_addresses_networks_and_ipv4_written_as_ipv6(kiosk, settings):
+    assert is_kiosk(KIOSK)
+    assert is_kiosk("192.168.5.15") and not is_kiosk("192.168.5.16")
+    assert is_kiosk(f"::ffff:{KIOSK}")
+    assert not is_kiosk("10.20.0.70")
+    for nothing in ("", "-", "not an address", "10.20.0.7.1", "::1"):
+        assert not is_kiosk(nothing)
+    assert max_failures(KIOSK) == 50 and max_failures("10.20.0.70") == 5 and max_failures() == 5
+    settings.PUBLIC_KIOSK_ADDRESSES = f" {KIOSK} , 2001:db8::/64"  # one string, as in the env
+    assert is_kiosk(KIOSK) and is_kiosk("2001:db8::42") and not is_kiosk("2001:db8:1::42")
+
+
+def test_without_kiosk_addresses_no_address_is_a_kiosk(dossier):
+    assert not is_kiosk(KIOSK) and max_failures(KIOSK) == 5
+    slips(5, ip=KIOSK)
+    assert proof_locked(ip=KIOSK)
+
+
+def test_the_rating_kiosk_page_serves_the_sixth_citizen_after_five_slips(org, version, kiosk,
+                                                                           client):
+    """Through the kiosk's own page (``/danh-gia/quay/``), as the tablet at the desk posts."""
+    returned = dossier_in(org, version, "returned")
+    url = reverse("public-rate-kiosk")
+    for k in range(5):
+        answer = client.post(url, {"code": f"000.00.10.H01-000000-{k:04d}",
+                                   "phone": f"0987{k:06d}"}, REMOTE_ADDR=KIOSK)
+        assert answer.status_code == 404
+        assert "Không tìm thấy hồ sơ" in answer.content.decode()
+    answer = client.post(url, {"code": returned.code, "phone": PHONE}, REMOTE_ADDR=KIOSK)
+    assert answer.status_code == 200
+    assert "Ông/bà hài lòng với việc giải quyết hồ sơ?" in answer.content.decode()
+    # The same five slips from a tablet not listed lock it out.
+    for k in range(5):
+        client.post(url, {"code": f"000.00.10.H01-000000-{k:04d}", "phone": f"0987{k:06d}"},
+                    REMOTE_ADDR="10.20.0.99")
+    answer = client.post(url, {"code": returned.code, "phone": PHONE}, REMOTE_ADDR="10.20.0.99")
+    assert answer.status_code == 404
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("10.20.0.7,192.168.5.0/28,2001:db8::/64", None),
+    ("", None),
+    ("10.20.0.300", "is not an IP address or network"),
+    ("quay-1", "is not an IP address or network"),
+    ("10.20.0.0/16", "wider than a /24"),
+    ("0.0.0.0/0", "wider than a /24"),
+    ("2001:db8::/48", "wider than a /24 (IPv4) or /64 (IPv6)"),
+])
+def test_kiosk_addresses_are_checked_when_the_settings_load(value, message, tmp_path):
+    """A typo or a network that would cover strangers stops the start, with the reason."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PUBLIC_KIOSK_ADDRESSES": value}
+    run = subprocess.run(
+        [sys.executable, "-c", "import motcua.settings as s; print(s.PUBLIC_KIOSK_ADDRESSES)"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    if message is None:
+        assert run.returncode == 0, run.stderr
+    else:
+        assert run.returncode != 0
+        assert "ImproperlyConfigured" in run.stderr and message in run.stderr
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -16,6 +16,11 @@ The rules (docs/citizen-portal.md, "Tracking"):
   ``PUBLIC_PROOF_TARGET_MAX_FAILURES`` (10: guessing spread over many addresses). While
   locked, even the right pair gets ``None``: a lock-out must not tell a guesser on another
   address that he has just found the pair;
+- a rating kiosk at the desk is one address for every citizen who uses it: the addresses in
+  ``PUBLIC_KIOSK_ADDRESSES`` (IPs or small networks) are locked only after
+  ``PUBLIC_PROOF_KIOSK_MAX_FAILURES`` misses (50), so that a few people's slips do not lock the
+  kiosk for the next ones. The code and phone limits stay the same for them: a guesser at the
+  kiosk still locks the dossier he is trying;
 - a success clears nothing: otherwise anyone could reset his counter with his own dossier
   between guesses;
 - the counters live in the cache shared by every web process (Redis in production), under
@@ -26,8 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TypeVar
 
 from django.conf import settings
@@ -44,6 +51,7 @@ __all__ = [
     "client_ip",
     "code_is_well_formed",
     "dossier_by_proof",
+    "is_kiosk",
     "lock_minutes",
     "max_failures",
     "normalise_code",
@@ -60,9 +68,45 @@ _CODE = re.compile(r"^[A-Z0-9][A-Z0-9.\-]*$")
 _SPACES = re.compile(r"\s+")
 
 
-def max_failures() -> int:
-    """How many misses lock a client out (for the messages too)."""
+def max_failures(ip: str | None = None) -> int:
+    """How many misses lock the client at ``ip`` out (for the messages too): a kiosk's
+    allowance for a kiosk address, else the usual one (also without an address)."""
+    if ip and is_kiosk(ip):
+        return int(getattr(settings, "PUBLIC_PROOF_KIOSK_MAX_FAILURES", 50))
     return int(getattr(settings, "PUBLIC_PROOF_MAX_FAILURES", 5))
+
+
+def is_kiosk(ip: str) -> bool:
+    """``ip`` is one of the desk's kiosks (``PUBLIC_KIOSK_ADDRESSES``: addresses or networks,
+    a list or one comma-separated string). An IPv4 address written as IPv6 (``::ffff:a.b.c.d``,
+    as a dual-stack server may see it) is the IPv4 address. Anything unreadable is no kiosk."""
+    configured = getattr(settings, "PUBLIC_KIOSK_ADDRESSES", None)
+    if not configured or not ip:
+        return False
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    networks = _networks(tuple(configured))
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return any(address in network for network in networks)
+
+
+@lru_cache(maxsize=8)
+def _networks(values: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    # Checked at start by the settings; here an unreadable entry (a test's override) is skipped
+    # rather than failing a citizen's request.
+    out = []
+    for value in values:
+        try:
+            out.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            continue
+    return tuple(out)
 
 
 def _target_max_failures() -> int:
@@ -117,7 +161,7 @@ def _digest(kind: str, value: str) -> str:
 
 def _keys(*, ip: str, code: str, phone: str | None) -> dict[str, int]:
     """Counter key → its limit."""
-    keys = {_digest("ip", ip or "-"): max_failures()}
+    keys = {_digest("ip", ip or "-"): max_failures(ip)}
     if code:
         keys[_digest("code", code)] = _target_max_failures()
     if phone:
