@@ -642,6 +642,8 @@ WITH g AS (
            g1.u_ref, g1.u_wall, g1.person, p.plan_id, p.version_id, p.channel, p.online,
            p.n, p.o1, p.lead, p.ext, p.cum_req, p.clerk, p.leader, p.handler_o1,
            p.last_approve,
+           -- the first processing step's unit: every plan's second step is an officer's
+           p.units[2] AS first_unit,
            CASE g1.st
                WHEN 1 THEN 1
                WHEN 2 THEN p.ip[1 + floor(g1.u_c * cardinality(p.ip))::int]
@@ -719,7 +721,7 @@ WITH g AS (
            d3.agency_id, d3.locality, d3.person, d3.n, d3.o1, d3.c, d3.sup, d3.r, d3.f_val,
            d3.p_int, d3.pk_int, d3.req_pos, d3.rr_pos, d3.due0, d3.due, d3.ext, d3.start_c,
            d3.reached, d3.denied, d3.unit_c, d3.role_c, d3.handler_c, d3.clerk, d3.leader,
-           d3.handler_o1, d3.u_asg,
+           d3.handler_o1, d3.u_asg, d3.first_unit,
            CASE WHEN d3.st = 9 AND d3.sup = 2 THEN d3.req_pos + d3.p_int ELSE d3.mid_c END
                AS end_pos,
            CASE WHEN d3.kind = 0 AND (CASE d3.st
@@ -798,7 +800,7 @@ WITH g AS (
         clock_started_at, due_at, original_due_at, current_step_id, current_unit_id,
         "current_role", current_handler_id, outcome, result_text, result_ready_at, returned_at,
         closed_at, paused_at, paused_hours, supplement_requests, is_due_soon, is_overdue,
-        version, created_at, updated_at)
+        version, created_at, updated_at, first_officer_unit_id)
     SELECT d.id, COALESCE(d.official, d.provisional), d.provisional, d.version_id, d.agency_id,
            d.channel,
            nm.name, nm.folded, 'citizen_id',
@@ -847,7 +849,8 @@ WITH g AS (
                WHEN 9 THEN pg_temp.bulk_ts(d.end_pos)
                ELSE pg_temp.bulk_ts(GREATEST(d.start_c,
                                              CASE WHEN d.sup = 1 THEN d.req_pos + d.p_int ELSE 0 END))
-           END
+           END,
+           CASE WHEN d.kind = 0 THEN d.first_unit END
     FROM d JOIN bulk_name nm ON nm.idx = d.person %% {NAMES}
 ), sp AS MATERIALIZED (
     SELECT x.*,

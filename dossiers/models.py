@@ -161,6 +161,14 @@ class Dossier(ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
         related_name="+", verbose_name=_("cán bộ thụ lý"),
     )
+    # The unit of the first processing step when that step is an officer's (set at reception):
+    # its officers may take the received dossier themselves (``permissions.can_start``), so it
+    # waits in their queue. Read while the dossier is received only (``dossiers.selectors``);
+    # a column so that this part of a queue is an index range (migration 0007).
+    first_officer_unit = models.ForeignKey(
+        Unit, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        verbose_name=_("đơn vị thụ lý đầu tiên"), db_index=False, editable=False,
+    )
 
     outcome = models.CharField(_("kết quả"), max_length=16, choices=Outcome.choices, blank=True)
     result_text = models.TextField(_("nội dung kết quả"), blank=True)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import (
-    Case,
     Exists,
     F,
     Func,
@@ -21,10 +20,9 @@ from django.db.models import (
     Subquery,
     TextField,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, Lower
-from django.db.models.lookups import Contains, In
+from django.db.models.lookups import Contains
 from django.http import Http404
 
 from dossiers import permissions
@@ -78,6 +76,7 @@ class DossierFilters:
     q: str = ""
     ordering: str | None = None
     to_assign: bool = False
+    _version_ids: list[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def of(cls, filters) -> DossierFilters:
@@ -86,6 +85,19 @@ class DossierFilters:
         if isinstance(filters, cls):
             return filters
         return cls(**{k: v for k, v in dict(filters).items() if v not in (None, "")})
+
+    def procedure_version_ids(self) -> list[int]:
+        """The ids of every version of ``procedure`` (one query, once per filters object: each
+        part of a queue asks). Literal ids, not a join to the catalogue: with them PostgreSQL
+        knows how many dossiers the procedure has (most of a queue, for a common one) and
+        reads the queue in its index order until a page is full, instead of collecting every
+        row of the procedure by bitmap and sorting them."""
+        if self._version_ids is None:
+            self._version_ids = list(
+                ProcedureVersion.objects.filter(procedure__code=self.procedure)
+                .order_by("pk").values_list("pk", flat=True)
+            )
+        return self._version_ids
 
 
 def _list_qs() -> QuerySet[Dossier]:
@@ -113,7 +125,7 @@ def _apply(qs: QuerySet[Dossier], f: DossierFilters, *, default: str) -> QuerySe
     if f.unit:
         qs = qs.filter(current_unit_id=f.unit)
     if f.procedure:
-        qs = qs.filter(procedure_version__procedure__code=f.procedure)
+        qs = qs.filter(procedure_version_id__in=f.procedure_version_ids())
     if f.agency:
         qs = qs.filter(agency__code=f.agency)
     q = (f.q or "").strip()
@@ -221,25 +233,16 @@ def _received_for_first_step(user) -> Q:
     step, as ``Plan.first_processing``) is an officer step of one of ``user``'s officer units.
 
     The desk hands a dossier over with ``start``; the officer of that first step may take it
-    himself (``permissions.can_start``), so it waits in his queue too. A received dossier's
-    current step is its reception step (none when the process has no leading desk step): the
-    first processing step is the first of its other steps by position.
+    himself (``permissions.can_start``), so it waits in his queue too. Reception writes that
+    unit on the dossier (``first_officer_unit``): this part of the queue is then a range of
+    ``dossier_received_unit_due_idx`` (migration 0007) instead of a probe of the steps of every
+    received dossier of the province.
     """
     staff = permissions.staff_of(user)
     units = staff.units_for(Role.OFFICER)
     if staff.superuser or not units:
         return permissions.NOTHING
-    # The unit of the first step after the current (reception) one, when it is an officer
-    # step. A scalar subquery with LIMIT 1 stays a per-row probe of (dossier, position): as an
-    # EXISTS, PostgreSQL may turn it into a join over every step of the user's units instead.
-    first_officer_unit = Subquery(
-        DossierStep.objects.filter(dossier_id=OuterRef("pk"))
-        .exclude(pk=Coalesce(OuterRef("current_step_id"), Value(0)))
-        .order_by("position", "attempt")
-        .annotate(officer_unit=Case(When(role=Role.OFFICER, then=F("unit_id"))))
-        .values("officer_unit")[:1]
-    )
-    return Q(state=State.RECEIVED) & Q(In(first_officer_unit, sorted(units)))
+    return Q(state=State.RECEIVED, first_officer_unit_id__in=sorted(units))
 
 
 def dossier_queue_counts(*, user, cap: int, to_assign: bool = False) -> dict[str, int]:

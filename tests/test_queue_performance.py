@@ -12,12 +12,14 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from dossiers import selectors
 from dossiers.models import OPEN_STATES, Dossier, State
 from dossiers.selectors import DossierFilters, dossier_queue, dossier_queue_procedures
 from dossiers.views import lists
 from motcua import calendar
+from motcua.models import Role
 from tests.test_dossier_screens import (  # noqa: F401  (fixtures)
     AN,
     BUSINESS_CODE,
@@ -300,7 +302,31 @@ def test_received_part_of_the_queue_uses_its_index(world):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "dossier_received_due_idx" in plan, plan
+    # A range of the received dossiers by their first officer unit: no probe of the steps.
+    assert "dossier_received_unit_due_idx" in plan, plan
+    assert "dossierstep" not in plan, plan
+
+
+def test_reception_records_the_first_officer_unit(world):
+    received = receive(world)
+    first = received.steps.order_by("position").exclude(pk=received.current_step_id).first()
+    assert first.role == Role.OFFICER
+    assert received.first_officer_unit_id == first.unit_id
+    received.refresh_from_db()
+    assert received.first_officer_unit_id == first.unit_id
+
+
+def test_an_online_submission_gets_its_first_officer_unit_when_the_desk_receives_it(world):
+    from dossiers.services import dossier_submit_online
+
+    submitted = dossier_submit_online(procedure_version=world.notary, applicant=NGOC)
+    assert submitted.first_officer_unit_id is None  # no process yet
+    assert submitted.code not in codes(dossier_queue(user=world.officer))
+    received = act(submitted, "receive", world.clerk)
+    received.refresh_from_db()
+    assert received.state == State.RECEIVED
+    assert received.first_officer_unit.code == "HCTP"
+    assert received.code in codes(dossier_queue(user=world.officer))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,3 +375,81 @@ def test_queue_page_query_counts_do_not_grow_with_rows(client, world, settings,
     with django_assert_max_num_queries(9):
         client.get(reverse("dossier-queue"), {"q": "nguyen"},
                    HTTP_HX_REQUEST="true", HTTP_HX_TARGET="dossier-results")
+
+
+# ---------------------------------------------------------------------------------------------
+# Overdue / due soon: the appointment, or the sweep's flag; each an index range of its own
+# ---------------------------------------------------------------------------------------------
+
+
+def _due(dossier, *, delta: timedelta, overdue=False, due_soon=False) -> Dossier:
+    Dossier.objects.filter(pk=dossier.pk).update(
+        due_at=timezone.now() + delta, is_overdue=overdue, is_due_soon=due_soon)
+    return dossier
+
+
+def test_due_soon_lists_appointments_within_a_working_day_and_flagged_ones(client, world):
+    soon = _due(at_officer(world), delta=timedelta(minutes=5))
+    flagged = _due(at_officer(world), delta=timedelta(days=30), due_soon=True)
+    later = _due(at_officer(world), delta=timedelta(days=30))
+    late = _due(at_officer(world), delta=timedelta(days=-1), overdue=True)
+    received = _due(receive(world), delta=timedelta(minutes=5))
+    paused = _due(act(at_officer(world), "request_supplement", world.officer,
+                      reasons=["Thiếu bản sao"]), delta=timedelta(minutes=5))
+    html = login(client, world.officer).get(reverse("dossier-queue"), {"due": "soon"}).content.decode()
+    assert set(page_codes(html)) == {soon.code, flagged.code, received.code}
+    assert "<strong>3</strong> hồ sơ" in html
+    assert later.code not in html and late.code not in html and paused.code not in html
+
+
+def test_overdue_lists_passed_appointments_and_flagged_ones(client, world):
+    passed = _due(at_officer(world), delta=timedelta(hours=-2))
+    flagged = _due(at_officer(world), delta=timedelta(days=3), overdue=True)
+    on_time = _due(at_officer(world), delta=timedelta(days=3))
+    received = _due(receive(world), delta=timedelta(days=-1))
+    html = login(client, world.officer).get(reverse("dossier-queue"), {"due": "overdue"}).content.decode()
+    assert page_codes(html) == [received.code, passed.code, flagged.code]  # appointment order
+    assert "<strong>3</strong> hồ sơ" in html and on_time.code not in html
+
+
+def test_due_filters_of_the_export_match_the_page(client, world):
+    passed = _due(at_officer(world), delta=timedelta(hours=-2))
+    flagged = _due(at_officer(world), delta=timedelta(days=3), overdue=True)
+    _due(at_officer(world), delta=timedelta(days=3))
+    login(client, world.officer)
+    listing = lists._listing(
+        type("R", (), {"GET": {"due": "overdue"}, "user": world.officer})(), "queue", export=True)
+    assert sorted(codes(listing.queryset)) == sorted([passed.code, flagged.code])
+
+
+def test_a_filtered_total_is_kept_and_forgotten_by_the_users_own_bulk_action(client, world):
+    received = receive(world, applicant={**AN, "name": "Hoàng Thị Yến"})
+    login(client, world.officer)
+    search = {"q": "hoang thi yen"}
+    html = client.get(reverse("dossier-queue"), search).content.decode()
+    assert page_codes(html) == [received.code] and "<strong>1</strong> hồ sơ" in html
+    other = receive(world, applicant={**AN, "name": "Hoàng Thị Yến"})
+    kept = client.get(reverse("dossier-queue"), search).content.decode()
+    # the rows are read again, the total is the one counted a moment ago (15 s per user)
+    assert set(page_codes(kept)) == {received.code, other.code}
+    assert "<strong>1</strong> hồ sơ" in kept
+    client.post(reverse("dossier-bulk"), {
+        "action": "start", "pick": [f"{received.code}@{received.version}"],
+        "next": reverse("dossier-queue"),
+    })
+    after = client.get(reverse("dossier-queue"), search).content.decode()
+    assert "<strong>2</strong> hồ sơ" in after  # counted again
+
+
+def test_rows_beyond_a_kept_total_still_show_with_a_next_link(client, world, monkeypatch):
+    monkeypatch.setattr(lists, "PAGE_SIZE", 2)
+    made = [receive(world, applicant={**AN, "name": "Đinh Văn Khoa"}) for _ in range(2)]
+    login(client, world.officer)
+    search = {"q": "dinh van khoa"}
+    html = client.get(reverse("dossier-queue"), search).content.decode()
+    assert 'rel="next"' not in html and len(page_codes(html)) == 2
+    made.append(receive(world, applicant={**AN, "name": "Đinh Văn Khoa"}))  # within the 15 s
+    html = client.get(reverse("dossier-queue"), search).content.decode()
+    assert 'rel="next"' in html and "page=2" in html
+    second = client.get(reverse("dossier-queue"), {**search, "page": 2})
+    assert second.status_code == 200

@@ -36,7 +36,7 @@ from dossiers.services._common import (
 from dossiers.validators import Applicant, CheckedUpload, check_upload, clean_applicant, clean_text
 from motcua import calendar
 from motcua.errors import PermissionDenied, ValidationError
-from motcua.models import Agency, Unit
+from motcua.models import Agency, Role, Unit
 from motcua.text import fold
 from procedures.models import Channel, Level, Procedure, ProcedureVersion
 from procedures.selectors import PlanStep, VersionPlan, procedure_version_plan
@@ -533,7 +533,9 @@ def _new_steps(
     dossier: Dossier, process, *, actor, at: datetime
 ) -> tuple[list[DossierStep], DossierStep | None]:
     """The dossier's copy of the process (unsaved) and its reception step (a leading clerk
-    step), which starts when the clock does, held by the receiving clerk."""
+    step), which starts when the clock does, held by the receiving clerk. Also sets
+    ``dossier.first_officer_unit``: the first processing step's unit when it is an officer
+    step (those officers may take the dossier from the desk: its queue reads that column)."""
     steps = [
         DossierStep(
             dossier=dossier, process_step_id=step.id, position=step.position, name=step.name,
@@ -541,7 +543,10 @@ def _new_steps(
         )
         for step, unit in process
     ]
-    reception = Plan(steps=steps).reception
+    plan = Plan(steps=steps)
+    first = plan.first_processing
+    dossier.first_officer_unit = first.unit if first and first.role == Role.OFFICER else None
+    reception = plan.reception
     if reception is not None:
         reception.started_at = at
         reception.due_at = calendar.add_working_hours(at, reception.hours)
@@ -570,6 +575,7 @@ def _insert_received(dossier: Dossier, process, *, actor, at: datetime) -> Dossi
     Dossier.objects.filter(pk=dossier.pk).update(
         current_step=reception, current_unit=reception.unit if reception else None,
         current_role=reception.role if reception else "", current_handler=None,
+        first_officer_unit=dossier.first_officer_unit,
     )
     return reception
 
