@@ -3,7 +3,7 @@
 does one indexed SELECT by primary key, with 1,000,000 dossiers present.
 
     .venv/bin/python bench/tracking.py [--dossiers 1000000] [--seconds 10] [--connections 4]
-                                       [--workers 2] [--rounds 5] [--sample 2000]
+                                       [--workers 2] [--rounds 5] [--slice 2] [--sample 2000]
                                        [--driver auto|wrk|python] [--database-url URL]
                                        [--json FILE] [--seed-only]
 
@@ -15,7 +15,9 @@ created, migrated, given the demo organisation and catalogue and, unless it alre
 One gunicorn (``--workers`` sync workers, as the production image) on a loopback port serves
 the project with one extra URL, ``/bench/pk/<id>/``: a plain Django view (no DRF) that reads one
 dossier's state by primary key (one indexed SELECT) and answers a small JSON body. In the same
-run, ``--rounds`` times, alternating, over ``--sample`` dossiers picked at random:
+run, ``--rounds`` times, over ``--sample`` dossiers picked at random (each round gives each side
+``--seconds`` in slices of ``--slice`` seconds, alternating, so that load from elsewhere on a
+shared machine falls on both sides alike):
 
 - ``pk`` — ``GET /bench/pk/<id>/``;
 - ``track`` — ``GET /api/public/track/<code>/?phone=<phone>``: throttle, lock-out check, proof
@@ -94,6 +96,8 @@ else:
         parser.add_argument("--connections", type=int, default=4)
         parser.add_argument("--workers", type=int, default=2)
         parser.add_argument("--rounds", type=int, default=5)
+        parser.add_argument("--slice", type=float, default=2,
+                            help="seconds of one side before the other's turn, within a round")
         parser.add_argument("--sample", type=int, default=2000)
         parser.add_argument("--driver", choices=["auto", "wrk", "python"], default="auto")
         parser.add_argument("--database-url", default=None)
@@ -139,6 +143,21 @@ else:
 
         for _pk, code, phone, _state in rows:
             assert _load(code, phone) is not None, code
+
+    def merge(parts: list) -> common.LoadResult:
+        """One round's slices as one result: requests and time summed, each latency
+        percentile the median of the slices' (wrk gives percentiles, not the samples)."""
+        status: dict[str, int] = {}
+        for part in parts:
+            for code, n in part.status.items():
+                status[code] = status.get(code, 0) + n
+        return common.LoadResult(
+            requests=sum(p.requests for p in parts), seconds=sum(p.seconds for p in parts),
+            errors=sum(p.errors for p in parts), status=status,
+            latency_ms={k: statistics.median(p.latency_ms[k] for p in parts)
+                        for k in parts[0].latency_ms},
+            driver=parts[0].driver,
+        )
 
     def preflight(base: str, requests: dict[str, list]) -> None:
         """One request of each kind must answer 200 before anything is timed."""
@@ -192,16 +211,26 @@ else:
                 common.run_load(server.base, requests[name], seconds=2,
                                 connections=args.connections, threads=2, driver=args.driver)
             for round_no in range(1, args.rounds + 1):
+                # Both sides in short slices, alternating (and swapping which goes first), so
+                # that a burst of load from elsewhere on the machine falls on both alike.
+                slices: dict[str, list[common.LoadResult]] = {"pk": [], "track": []}
+                n_slices = max(1, round(args.seconds / args.slice))
+                for k in range(n_slices):
+                    for name in (("pk", "track") if k % 2 == 0 else ("track", "pk")):
+                        slices[name].append(common.run_load(
+                            server.base, requests[name], seconds=args.seconds / n_slices,
+                            connections=args.connections, threads=2, driver=args.driver,
+                        ))
                 for name in ("pk", "track"):
-                    result = common.run_load(
-                        server.base, requests[name], seconds=args.seconds,
-                        connections=args.connections, threads=2, driver=args.driver,
-                    )
+                    result = merge(slices[name])
                     results[name].append(result)
                     print(f"round {round_no}: {name:<5} {result.rps:8.1f} req/s, "
                           f"p50 {result.latency_ms['p50']:.1f} ms, "
                           f"p95 {result.latency_ms['p95']:.1f} ms, errors {result.errors} "
                           f"({result.driver}) {result.status}", flush=True)
+                pair = results["track"][-1].rps / results["pk"][-1].rps
+                print(f"round {round_no}: track / pk {pair:.0%}, load average "
+                      f"{os.getloadavg()[0]:.2f}", flush=True)
 
         def median_rps(name: str) -> float:
             return statistics.median(r.rps for r in results[name])

@@ -231,10 +231,9 @@ def test_citizen_submits_online_tracks_the_returned_result_and_rates_it_once(
     rating = Rating.objects.get(dossier=dossier)
     assert (rating.overall, rating.time) == ("very_satisfied", "satisfied")
     assert rating.comment == "Nộp trực tuyến nhanh, cán bộ trả kết quả đúng hẹn."
-    # The source follows the link: "tracking" once the tracking page's link carries
-    # &nguon=tra-cuu (docs/citizen-portal.md "Ratings"; asked of dossiers/public/tracking.py),
-    # until then the receipt link's "link".
-    assert rating.source == ("tracking" if "nguon=tra-cuu" in href else "link")
+    # Rated from the tracking page's link, so recorded as given there.
+    assert "nguon=tra-cuu" in href
+    assert rating.source == "tracking"
 
     # 10. A second rating of the same dossier is refused, in words; the first one stands.
     page.goto(f"{live_server.url}/danh-gia/?ma={code}")

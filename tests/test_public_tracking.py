@@ -7,6 +7,7 @@ throttling, lock-out, bad input and the number of queries."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import fields
 
 import pytest
@@ -271,14 +272,8 @@ def test_returned_invites_a_rating_when_the_rating_page_exists(client, org, vers
     page = text(response)
     assert "Đã trả kết quả" in page
     assert "Đánh giá mức độ hài lòng" in page
-    try:
-        link = f"{reverse('public-rate')}?ma={dossier.code}"
-    except NoReverseMatch:
-        link = None
-    if link:
-        assert f'href="{link}"' in response.content.decode()
-    else:
-        assert 'class="btn btn-primary track-rate"' not in response.content.decode()
+    link = f"{reverse('public-rate')}?ma={dossier.code}&amp;nguon=tra-cuu"
+    assert f'href="{link}"' in response.content.decode()
 
 
 def test_rate_url_is_empty_without_the_rating_page(monkeypatch):
@@ -455,3 +450,127 @@ def test_the_portable_loader_reads_the_same_as_the_postgresql_one(org, version):
         fast, portable = _load(code, PHONE), _load_portable(code, PHONE)
         assert fast is not None and fast == portable
     assert _load(dossier.code, WRONG_PHONE) is None and _load_portable(dossier.code, WRONG_PHONE) is None
+
+
+# --- what is kept in the process ------------------------------------------------------------------
+# Agencies, units and procedure versions are read by id from a store in each web process
+# (dossiers.public.tracking._Reference), not joined into every query.
+
+
+def test_an_agency_or_unit_edit_shows_at_once_in_the_process_that_saved_it(client, org, version):
+    dossier = dossier_in(org, version, "in_progress_last")
+    before = api(client, dossier.code).json()
+    assert before["agency"]["agency"] == org.a.name
+    org.a.name, org.a.address = "Sở Tư pháp (tên mới)", "Số 9 đường Mới"
+    org.a.save()
+    unit = dossier.current_step.unit
+    unit.name = "Phòng Hành chính tư pháp (tên mới)"
+    unit.save()
+    after = api(client, dossier.code).json()
+    assert after["agency"]["agency"] == "Sở Tư pháp (tên mới)"
+    assert after["agency"]["address"] == "Số 9 đường Mới"
+    assert after["current_unit"] == "Phòng Hành chính tư pháp (tên mới)"
+    assert "Phòng Hành chính tư pháp (tên mới)" in {item["unit"] for item in after["timeline"]}
+
+
+def test_an_edit_saved_by_another_process_shows_after_the_reference_period(client, org, version):
+    from motcua.models import Agency
+
+    dossier = receive(org, version)
+    assert api(client, dossier.code).json()["agency"]["address"] == org.a.address
+    # Another process's save sends no signal here (an update() sends none either).
+    Agency.objects.filter(pk=org.a.pk).update(address="Số 1 đường Khác")
+    assert api(client, dossier.code).json()["agency"]["address"] == org.a.address
+    tracking_module._ref().born -= tracking_module.REFERENCE_SECONDS + 1
+    assert api(client, dossier.code).json()["agency"]["address"] == "Số 1 đường Khác"
+
+
+def test_an_agency_the_process_has_not_seen_yet_is_read_at_once(client, org, version):
+    dossier = receive(org, version)
+    reference = tracking_module._ref()
+    reference.agency(org.a.pk)
+    del reference.agencies[org.a.pk]  # as if created elsewhere after this process read them
+    assert api(client, dossier.code).json()["agency"]["agency"] == org.a.name
+
+
+def test_a_fee_line_added_to_a_version_shows_at_once(client, org, version):
+    from procedures.models import FeeLine
+
+    dossier = receive(org, version)
+    assert api(client, dossier.code).json()["fees"]["lines"] == []
+    FeeLine.objects.create(version=version, position=1, name="Lệ phí", amount_vnd=20_000)
+    lines = api(client, dossier.code).json()["fees"]["lines"]
+    assert lines == [{"name": "Lệ phí", "amount_vnd": 20_000, "amount_text": "20.000"}]
+
+
+def test_labels_and_titles_follow_the_active_language(org, version):
+    from django.utils import translation
+
+    dossier = receive(org, version)
+    with translation.override("vi"):
+        vi = tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.2")
+    with translation.override("en"):
+        en = tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.2")
+    assert vi.timeline[0].title == "Hồ sơ được tiếp nhận"
+    assert en.timeline[0].title == "Dossier received"
+    assert vi.state_label != en.state_label
+
+
+# --- the kept database connection -----------------------------------------------------------------
+
+
+def _new_request(connection) -> None:
+    """What Django does between two requests on a kept connection (request_started)."""
+    connection.close_if_unusable_or_obsolete()
+    assert connection.connection is not None and not connection.health_check_done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lookup_is_its_own_health_check_and_survives_a_dead_connection(
+    org, version, monkeypatch
+):
+    import psycopg2
+    from django.db import connection
+
+    dossier = receive(org, version)
+    assert tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.3") is not None
+    checks = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+
+    _new_request(connection)
+    assert tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.3") is not None
+    assert checks == []  # no SELECT 1 round trip before the query
+
+    _new_request(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    connection.health_check_done = False
+    other = psycopg2.connect(**connection.get_connection_params())
+    other.autocommit = True
+    with other.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # The signal is asynchronous: wait (bounded) until the session is really gone.
+        for _attempt in range(200):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid])
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
+    other.close()
+    found = tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.3")
+    assert found is not None and found.code == dossier.code
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != pid  # a new session, with the statement prepared again
+
+
+def test_inside_a_transaction_the_usual_health_check_runs(org, version, monkeypatch):
+    from django.db import connection
+
+    dossier = receive(org, version)
+    tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.4")
+    checks = []
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or True)
+    connection.health_check_done = False
+    assert tracking_by_proof(code=dossier.code, phone=PHONE, ip="10.0.0.4") is not None
+    assert checks == [1]

@@ -19,22 +19,24 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from django.apps import apps
 from django.core.cache import cache
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Q, Sum
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import AllowAny
+from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
@@ -218,7 +220,7 @@ def _place_json(place: Place | None) -> dict | None:
             "phone": place.phone}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Event:
     """One event as the tracking reads it (see :func:`_sql`)."""
 
@@ -231,7 +233,7 @@ class _Event:
     unit: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Row:
     """The dossier and everything the page shows, from the single query."""
 
@@ -259,24 +261,23 @@ class _Row:
 
 @functools.lru_cache(maxsize=1)
 def _sql() -> str:
-    """One round trip for everything: the dossier by code + phone with its procedure, agency
-    and current step, its events (with each step's name and unit; never the actor or the
-    comment), the fee lines, whether it is rated and what was paid online.
+    """One round trip for what changes with the dossier: the dossier by code + phone with its
+    current step, its events (each with its step's name and unit; never the actor or the
+    comment), whether it is rated and what was paid online. What does not change with it —
+    the procedure version's code, name and fee lines, the names and addresses of agencies and
+    units — comes from :class:`_Reference`, by id.
 
     Why SQL and not the ORM: tracking is the public endpoint that takes the load (every SMS
     and every receipt's QR code leads to it), and five ORM queries cost five compilations and
     round trips; this is one, over the unique indexes of ``code`` / ``provisional_code`` and
-    the dossier indexes of the other tables (bench/tracking.py measures it with 1,000,000
-    dossiers). The ratings and payments parts are optional: their columns are NULL without
-    them."""
-    from motcua.models import Agency, Unit
-    from procedures.models import Procedure, ProcedureVersion
-
+    primary-key or dossier indexes elsewhere (bench/tracking.py measures it with 1,000,000
+    dossiers). Few tables on purpose: a prepared plan locks every table and index it touches
+    on each execution, and past sixteen locks PostgreSQL leaves its fast path. Events come as
+    JSON arrays, not objects (no key names to build and parse). The ratings and payments
+    parts are optional: their columns are NULL without them."""
     t = {
         "dossier": Dossier._meta.db_table, "event": DossierEvent._meta.db_table,
-        "step": DossierStep._meta.db_table, "unit": Unit._meta.db_table,
-        "agency": Agency._meta.db_table, "version": ProcedureVersion._meta.db_table,
-        "procedure": Procedure._meta.db_table, "fee": FeeLine._meta.db_table,
+        "step": DossierStep._meta.db_table,
     }
     rated = "NULL::boolean"
     if _model("ratings", "Rating", {"dossier"}) is not None:
@@ -289,35 +290,24 @@ def _sql() -> str:
         paid = (f'(SELECT sum(pm.amount_vnd) FROM "{payment._meta.db_table}" pm '
                 f"WHERE pm.dossier_id = d.id AND pm.state = 'paid')")
     hidden = ", ".join(f"'{kind}'" for kind in sorted(_HIDDEN))
+    keys = ", ".join(f"'{k}'" for k in (*PUBLIC_DATA_KEYS, "to"))
     return f"""
 SELECT d.code, d.channel, d.state, d.outcome, d.submitted_at, d.received_at, d.due_at,
-       d.original_due_at, d.result_ready_at, d.returned_at,
-       p.code, v.name, a.name, a.address, a.phone,
-       cs.name, cu.name, ca.name, ca.address, ca.phone,
-       (SELECT coalesce(json_agg(json_build_object(
-                   'at', e.at, 'transition', e.transition, 'from_state', e.from_state,
-                   'to_state', e.to_state, 'data', jsonb_strip_nulls(jsonb_build_object(
-                       {_public_keys_sql()})), 'step_name', s.name,
-                   'unit', u.name) ORDER BY e.at, e.id), '[]'::json)
+       d.original_due_at, d.result_ready_at, d.returned_at, d.procedure_version_id,
+       d.agency_id, cs.name, cs.unit_id, cs.agency_id,
+       (SELECT json_agg(json_build_array(
+                   e.at, e.transition, e.from_state, e.to_state,
+                   -- most events carry none of the public keys: build nothing for them
+                   CASE WHEN e.data ?| array[{keys}] THEN jsonb_strip_nulls(
+                       jsonb_build_object({_public_keys_sql()})) END,
+                   s.name, s.unit_id) ORDER BY e.at, e.id)
           FROM "{t['event']}" e
-          -- the dossier's own steps, read once (one index range, one page), not one
-          -- primary-key probe per event
-          LEFT JOIN (SELECT ss.id, ss.name, ss.unit_id FROM "{t['step']}" ss
-                      WHERE ss.dossier_id = d.id OFFSET 0) s ON s.id = e.step_id
-          LEFT JOIN "{t['unit']}" u ON u.id = s.unit_id
+          LEFT JOIN "{t['step']}" s ON s.id = e.step_id
          WHERE e.dossier_id = d.id AND e.transition NOT IN ({hidden})),
-       (SELECT coalesce(json_agg(json_build_object('name', f.name, 'amount_vnd', f.amount_vnd)
-                   ORDER BY f.position, f.id), '[]'::json)
-          FROM "{t['fee']}" f WHERE f.version_id = d.procedure_version_id),
        {rated},
        {paid}
   FROM "{t['dossier']}" d
-  JOIN "{t['version']}" v ON v.id = d.procedure_version_id
-  JOIN "{t['procedure']}" p ON p.id = v.procedure_id
-  JOIN "{t['agency']}" a ON a.id = d.agency_id
   LEFT JOIN "{t['step']}" cs ON cs.id = d.current_step_id
-  LEFT JOIN "{t['unit']}" cu ON cu.id = cs.unit_id
-  LEFT JOIN "{t['agency']}" ca ON ca.id = cs.agency_id
  WHERE (d.code = $1 OR d.provisional_code = $1) AND d.applicant_phone = $2
  ORDER BY d.id
  LIMIT 1"""
@@ -356,6 +346,111 @@ def _model(app: str, name: str, fields: set[str]):
     return model if fields <= names else None
 
 
+# ---------------------------------------------------------------------------------------------
+# What does not change with the dossier, kept in the process
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Version:
+    procedure_code: str
+    name: str
+    fees: tuple[tuple[str, int | None], ...]
+
+
+class _Reference:
+    """Names and addresses of agencies and units, and the code, name and fee lines of the
+    procedure versions that dossiers use — read by id on every lookup, so kept in each web
+    process instead of joined into every query.
+
+    A version that a dossier uses is never edited (an edit makes a new version:
+    ``procedures.services.procedure_update``) and a procedure's code never changes. Agencies
+    and units may be edited: the whole store is dropped after :data:`REFERENCE_SECONDS`, at
+    once in the process that saved the change (signals below), and whenever an id is missing
+    from it (a new agency, unit or version is seen at once in every process)."""
+
+    __slots__ = ("agencies", "born", "units", "versions")
+
+    def __init__(self):
+        self.born = time.monotonic()
+        self.agencies: dict[int, tuple[str, str, str]] | None = None
+        self.units: dict[int, str] | None = None
+        self.versions: dict[int, _Version] = {}
+
+    def _org(self) -> None:
+        from motcua.models import Agency, Unit
+
+        self.agencies = {
+            pk: (name, address, phone)
+            for pk, name, address, phone in Agency.objects.values_list(
+                "id", "name", "address", "phone"
+            )
+        }
+        self.units = dict(Unit.objects.values_list("id", "name"))
+
+    def agency(self, pk: int | None) -> tuple[str, str, str]:
+        if pk is None:
+            return ("", "", "")
+        if self.agencies is None or pk not in self.agencies:
+            self._org()
+        return self.agencies.get(pk, ("", "", ""))
+
+    def unit(self, pk: int | None) -> str:
+        if pk is None:
+            return ""
+        if self.units is None or pk not in self.units:
+            self._org()
+        return self.units.get(pk, "")
+
+    def version(self, pk: int) -> _Version:
+        found = self.versions.get(pk)
+        if found is None:
+            from procedures.models import ProcedureVersion
+
+            code, name = (
+                ProcedureVersion.objects.filter(pk=pk)
+                .values_list("procedure__code", "name").first() or ("", "")
+            )
+            fees = tuple(
+                FeeLine.objects.filter(version_id=pk).order_by("position", "id")
+                .values_list("name", "amount_vnd")
+            )
+            found = self.versions[pk] = _Version(procedure_code=code, name=name, fees=fees)
+        return found
+
+
+#: How long a process trusts what it read of agencies and units (seconds): an edit shows on
+#: the tracking of other processes at the latest this much later.
+REFERENCE_SECONDS = 60
+_reference: _Reference | None = None
+
+
+def _ref() -> _Reference:
+    global _reference
+    ref = _reference
+    if ref is None or time.monotonic() - ref.born > REFERENCE_SECONDS:
+        ref = _reference = _Reference()
+    return ref
+
+
+def _forget_reference(**_kwargs) -> None:
+    global _reference
+    _reference = None
+
+
+def _connect_reference_signals() -> None:
+    from motcua.models import Agency, Unit
+    from procedures.models import Procedure, ProcedureVersion
+
+    for model in (Agency, Unit, Procedure, ProcedureVersion, FeeLine):
+        for signal in (post_save, post_delete):
+            signal.connect(_forget_reference, sender=model, weak=False,
+                           dispatch_uid=f"tracking-reference-{model._meta.label}-{id(signal)}")
+
+
+_connect_reference_signals()
+
+
 #: The statement's name in each PostgreSQL session, and the sessions that have it.
 STATEMENT = "motcua_public_track"
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -370,41 +465,78 @@ def _load(code: str, phone: str) -> _Row | None:
     the ORM, in five queries."""
     if connection.vendor != "postgresql":
         return _load_portable(code, phone)
-    connection.ensure_connection()
-    session = connection.connection
+    row = _execute(code, phone)
+    if row is None:
+        return None
+    (code, channel, state, outcome, submitted_at, received_at, due_at, original_due_at,
+     result_ready_at, returned_at, version_id, agency_id, step_name, step_unit_id,
+     step_agency_id, events, rated, paid) = row
+    if isinstance(events, str):
+        events = json.loads(events)
+    ref = _ref()
+    version = ref.version(version_id)
+    unit = ref.unit
+    step_unit = unit(step_unit_id)
+    return _Row(
+        code=code, channel=channel, state=state, outcome=outcome or "",
+        submitted_at=submitted_at, received_at=received_at, due_at=due_at,
+        original_due_at=original_due_at, result_ready_at=result_ready_at,
+        returned_at=returned_at, procedure_code=version.procedure_code,
+        procedure_name=version.name, agency=_place("", *ref.agency(agency_id)),
+        step_name=step_name or "", step_unit=step_unit,
+        step_agency=(_place(step_unit, *ref.agency(step_agency_id))
+                     if step_agency_id is not None else None),
+        events=[
+            _Event(at=_fromiso(at), transition=transition, from_state=from_state or "",
+                   to_state=to_state or "", data=data or {}, step_name=s_name or "",
+                   unit=unit(s_unit))
+            for at, transition, from_state, to_state, data, s_name, s_unit in events or ()
+        ],
+        fees=_fee_dicts(version.fees), rated=bool(rated), paid_vnd=int(paid) if paid else None,
+    )
+
+
+def _execute(code: str, phone: str) -> tuple | None:
+    """The statement's row. Stands in for the health check Django runs before a request's
+    first query on a kept connection (``CONN_HEALTH_CHECKS``: a ``SELECT 1`` round trip, a
+    tenth of this request's cost): the query itself is the check. If the connection turns out
+    dead (the server restarted, a firewall dropped it), it is closed and the query runs once
+    more on a new connection — what the health check would have done, one round trip later
+    and only then. Not inside a transaction, where nothing can be retried: there Django's
+    check runs as usual."""
+    retry = (
+        connection.connection is not None and connection.health_check_enabled
+        and not connection.health_check_done and not connection.in_atomic_block
+    )
+    if retry:
+        connection.health_check_done = True
+    try:
+        return _run(code, phone)
+    except (OperationalError, InterfaceError):
+        if not retry:
+            raise
+        connection.close()
+        return _run(code, phone)
+
+
+def _run(code: str, phone: str) -> tuple | None:
     with connection.cursor() as cursor:
+        session = connection.connection  # after cursor(): the session the query runs in
         if session not in _prepared:
             # Session-wide, not undone by a rollback: prepared once per connection.
             cursor.execute(f"PREPARE {STATEMENT}(text, text) AS {_sql()}")
             _prepared[session] = True
         cursor.execute(f"EXECUTE {STATEMENT}(%s, %s)", [code, phone])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    (code, channel, state, outcome, submitted_at, received_at, due_at, original_due_at,
-     result_ready_at, returned_at, procedure_code, procedure_name, a_name, a_address, a_phone,
-     step_name, step_unit, s_agency, s_address, s_phone, events, fees, rated, paid) = row
-    events = json.loads(events) if isinstance(events, str) else events
-    fees = json.loads(fees) if isinstance(fees, str) else fees
-    return _Row(
-        code=code, channel=channel, state=state, outcome=outcome or "",
-        submitted_at=submitted_at, received_at=received_at, due_at=due_at,
-        original_due_at=original_due_at, result_ready_at=result_ready_at,
-        returned_at=returned_at, procedure_code=procedure_code, procedure_name=procedure_name,
-        agency=_place("", a_name, a_address, a_phone),
-        step_name=step_name or "", step_unit=step_unit or "",
-        step_agency=_place(step_unit, s_agency, s_address, s_phone) if s_agency else None,
-        events=[
-            _Event(
-                at=parse_datetime(e["at"]), transition=e["transition"],
-                from_state=e["from_state"] or "", to_state=e["to_state"] or "",
-                data=e["data"] if isinstance(e["data"], dict) else {},
-                step_name=e["step_name"] or "", unit=e["unit"] or "",
-            )
-            for e in events
-        ],
-        fees=list(fees), rated=bool(rated), paid_vnd=int(paid) if paid else None,
-    )
+        return cursor.fetchone()
+
+
+def _fromiso(value: str) -> datetime:
+    # PostgreSQL writes timestamps in JSON as ISO 8601 with the offset: the C parser suffices.
+    return datetime.fromisoformat(value)
+
+
+def _fee_dicts(fees) -> list[dict]:
+    return [{"name": name, "amount_vnd": amount} for name, amount in fees]
 
 
 def _place(unit, agency, address, phone) -> Place:
@@ -477,17 +609,19 @@ def tracking_by_proof(*, code, phone, ip: str) -> Tracking | None:
 
 
 def _tracking(row: _Row) -> Tracking:
+    words = _words(get_language())
     apologies = [_apology(e) for e in row.events if e.transition == EventKind.APOLOGY]
     state = row.state
+    titles = words.titles
     return Tracking(
         code=row.code,
         procedure_code=row.procedure_code,
         procedure_name=row.procedure_name,
         agency=row.agency,
         channel=row.channel,
-        channel_label=str(Channel(row.channel).label) if row.channel in Channel.values else "",
+        channel_label=words.channels.get(row.channel, ""),
         state=state,
-        state_label=str(State(state).label),
+        state_label=words.states[state],
         state_text=_state_text(row),
         submitted_at=row.submitted_at,
         received_at=row.received_at,
@@ -496,14 +630,58 @@ def _tracking(row: _Row) -> Tracking:
         result_ready_at=row.result_ready_at,
         returned_at=row.returned_at,
         outcome=row.outcome,
-        outcome_label=str(Outcome(row.outcome).label) if row.outcome in Outcome.values else "",
+        outcome_label=words.outcomes.get(row.outcome, ""),
         current_step=row.step_name if state != State.RESULT_READY else "",
         current_unit=row.step_unit,
         apologies=apologies,
-        timeline=[item for item in map(_describe, row.events) if item is not None],
+        timeline=[item for e in row.events if (item := _describe(e, titles)) is not None],
         next_step=_next_step(row),
         fees=_fees(row),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """The labels and timeline titles of one language (translated once per process)."""
+
+    channels: dict[str, str]
+    states: dict[str, str]
+    outcomes: dict[str, str]
+    titles: dict[str, str]
+
+
+@functools.lru_cache(maxsize=16)
+def _words(language: str | None) -> _Words:
+    """The constant words of the page in ``language`` — the active language when called, so
+    the key and the translations agree. Translating them on every request (a lazy label, an
+    enum lookup, a catalogue lookup each) cost more than the rest of the answer's building."""
+    return _Words(
+        channels={c.value: str(c.label) for c in Channel},
+        states={s.value: str(s.label) for s in State},
+        outcomes={o.value: str(o.label) for o in Outcome},
+        titles={
+            EventKind.SUBMIT.value: _("Nộp hồ sơ trực tuyến"),
+            Transition.RECEIVE.value: _("Hồ sơ được tiếp nhận"),
+            Transition.REFUSE.value: _("Hồ sơ không được tiếp nhận"),
+            Transition.START.value: _("Chuyển hồ sơ đến đơn vị giải quyết"),
+            Transition.REQUEST_SUPPLEMENT.value: _("Yêu cầu bổ sung hồ sơ"),
+            Transition.SUPPLEMENT.value: _("Đã nhận hồ sơ bổ sung, tiếp tục giải quyết"),
+            Transition.SUBMIT_FOR_APPROVAL.value: _("Trình lãnh đạo phê duyệt"),
+            Transition.DENY.value: _("Có văn bản trả lời: từ chối giải quyết"),
+            _RESULT: _("Đã có kết quả, chuyển về nơi trả kết quả"),
+            Transition.APPROVE.value: _("Lãnh đạo đã phê duyệt"),
+            Transition.FORWARD.value: _("Chuyển bước xử lý"),
+            Transition.SEND_BACK.value: _("Hồ sơ được chuyển lại để hoàn thiện"),
+            Transition.RETURN_RESULT.value: _("Đã trả kết quả"),
+            Transition.WITHDRAW.value: _("Rút hồ sơ theo yêu cầu của công dân"),
+            Transition.STOP.value: _("Dừng giải quyết hồ sơ"),
+            EventKind.APOLOGY.value: _("Văn bản xin lỗi và hẹn lại ngày trả kết quả"),
+        },
+    )
+
+
+#: The title key of an approval or a hand-over that brings the result to the desk.
+_RESULT = "result_ready"
 
 
 _HIDDEN = {EventKind.ASSIGN.value, EventKind.ATTACH.value}
@@ -535,65 +713,47 @@ def _next_name(data: dict) -> list[str]:
     return [_("Bước tiếp theo: %(step)s") % {"step": name}] if name else []
 
 
-def _describe(event: _Event) -> TimelineItem | None:
-    """The event in plain words, or ``None`` for what is internal (assignments, files) or
-    unknown. Comments are never shown: only what the services record for the citizen (the
-    reasons of a refusal or denial, the documents to supplement, the legal basis of a stop —
-    the same words as the slips he is given)."""
+def _describe(event: _Event, titles: dict[str, str]) -> TimelineItem | None:
+    """The event in plain words (``titles``: :func:`_words`), or ``None`` for what is
+    internal (assignments, files) or unknown. Comments are never shown: only what the
+    services record for the citizen (the reasons of a refusal or denial, the documents to
+    supplement, the legal basis of a stop — the same words as the slips he is given)."""
     kind, data = event.transition, event.data
+    title = titles.get(kind)
+    if title is None:
+        return None
     details: list[str] = []
-    reaches_result = event.to_state == State.RESULT_READY and event.from_state != State.RESULT_READY
-    if kind == EventKind.SUBMIT:
-        title = _("Nộp hồ sơ trực tuyến")
-    elif kind == Transition.RECEIVE:
-        title = _("Hồ sơ được tiếp nhận")
-    elif kind == Transition.REFUSE:
-        title = _("Hồ sơ không được tiếp nhận")
+    if kind in _MAY_REACH_RESULT:
+        if event.to_state == State.RESULT_READY and event.from_state != State.RESULT_READY:
+            title = titles[_RESULT]
+        elif kind == Transition.APPROVE:
+            details = _next_name(data)
+        else:  # a hand-over between steps
+            if event.step_name:
+                title = _("Hoàn thành bước “%(step)s”") % {"step": event.step_name}
+            details = _next_name(data)
+    elif not data:
+        pass  # nothing to detail (most events)
+    elif kind == Transition.REFUSE or kind == Transition.DENY:
         details = _reasons(data.get("reasons"))
     elif kind == Transition.START:
-        title = _("Chuyển hồ sơ đến đơn vị giải quyết")
         details = _next_name(data)
     elif kind == Transition.REQUEST_SUPPLEMENT:
-        title = _("Yêu cầu bổ sung hồ sơ")
         details = [_("Cần bổ sung: %(doc)s") % {"doc": d} for d in _lines(data.get("missing_documents"))]
         details += _reasons(data.get("reasons"))
-    elif kind == Transition.SUPPLEMENT:
-        title = _("Đã nhận hồ sơ bổ sung, tiếp tục giải quyết")
-    elif kind == Transition.SUBMIT_FOR_APPROVAL:
-        title = _("Trình lãnh đạo phê duyệt")
-    elif kind == Transition.DENY:
-        title = _("Có văn bản trả lời: từ chối giải quyết")
-        details = _reasons(data.get("reasons"))
-    elif kind in (Transition.APPROVE, Transition.FORWARD) and reaches_result:
-        title = _("Đã có kết quả, chuyển về nơi trả kết quả")
-    elif kind == Transition.APPROVE:
-        title = _("Lãnh đạo đã phê duyệt")
-        details = _next_name(data)
-    elif kind == Transition.FORWARD:
-        title = (
-            _("Hoàn thành bước “%(step)s”") % {"step": event.step_name} if event.step_name
-            else _("Chuyển bước xử lý")
-        )
-        details = _next_name(data)
-    elif kind == Transition.SEND_BACK:
-        title = _("Hồ sơ được chuyển lại để hoàn thiện")
-    elif kind == Transition.RETURN_RESULT:
-        title = _("Đã trả kết quả")
     elif kind == Transition.WITHDRAW:
-        title = _("Rút hồ sơ theo yêu cầu của công dân")
         details = _reasons(data.get("reason"))
     elif kind == Transition.STOP:
-        title = _("Dừng giải quyết hồ sơ")
         details = [_("Căn cứ: %(basis)s") % {"basis": r} for r in _lines(data.get("legal_basis"))]
     elif kind == EventKind.APOLOGY:
-        title = _("Văn bản xin lỗi và hẹn lại ngày trả kết quả")
         new_due = _moment(data.get("new_due_at"))
         if new_due:
             details.append(_("Hẹn trả mới: %(when)s") % {"when": _when(new_due)})
         details += _reasons(data.get("reason"))
-    else:
-        return None
     return TimelineItem(at=event.at, event=kind, title=title, unit=event.unit, details=details)
+
+
+_MAY_REACH_RESULT = frozenset({Transition.APPROVE.value, Transition.FORWARD.value})
 
 
 def _when(moment: datetime) -> str:
@@ -648,9 +808,10 @@ def _desk(row: _Row) -> Place:
 
 
 def rate_url(code: str) -> str:
-    """The rating page for ``code`` if the ratings part is installed, else ``""``."""
+    """The rating page for ``code`` if the ratings part is installed, else ``""``; ``nguon``
+    records the tracking page as where the rating was given."""
     path = _rate_path(get_script_prefix())
-    return f"{path}?{urlencode({'ma': code})}" if path else ""
+    return f"{path}?ma={quote_plus(code)}&nguon=tra-cuu" if path else ""
 
 
 @functools.lru_cache(maxsize=4)
@@ -770,8 +931,6 @@ class TrackThrottle(BaseThrottle):
         self._wait: float | None = None
 
     def allow_request(self, request, view) -> bool:
-        from rest_framework.settings import api_settings
-
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         if not rate:
             return True
