@@ -11,17 +11,7 @@ from dossiers.models import (
     DossierEvent,
     DossierStep,
 )
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from motcua.admin import ReadOnlyMixin
 
 
 class StepInline(ReadOnlyMixin, admin.TabularInline):

@@ -3,6 +3,20 @@ from django.contrib import admin
 from motcua.models import Agency, CalendarDay, StaffRole, Unit
 
 
+class ReadOnlyMixin:
+    """Admin pages that only show: records written by their services (dossiers, the event log,
+    payments, ratings) are never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class UnitInline(admin.TabularInline):
     model = Unit
     extra = 0

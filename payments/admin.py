@@ -3,22 +3,12 @@
 
 from django.contrib import admin
 
+from motcua.admin import ReadOnlyMixin
 from payments.models import Payment, PaymentCallback
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["reference", "dossier", "amount_vnd", "state", "gateway", "gateway_reference",
                     "created_at", "paid_at"]
     list_filter = ["state", "gateway", "created_at"]
@@ -28,7 +18,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentCallback)
-class PaymentCallbackAdmin(ReadOnlyAdmin):
+class PaymentCallbackAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["received_at", "source", "outcome", "reason", "payment", "remote_addr"]
     list_filter = ["outcome", "source", "reason", "received_at"]
     search_fields = ["payment__reference"]

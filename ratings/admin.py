@@ -3,11 +3,12 @@ it, and new ones come only through ``ratings.services.rating_submit``."""
 
 from django.contrib import admin
 
+from motcua.admin import ReadOnlyMixin
 from ratings.models import Rating
 
 
 @admin.register(Rating)
-class RatingAdmin(admin.ModelAdmin):
+class RatingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["dossier", "overall", "time", "attitude", "guidance", "publicity", "source",
                     "created_at"]
     list_filter = ["overall", "source", "created_at"]
@@ -17,12 +18,3 @@ class RatingAdmin(admin.ModelAdmin):
     fields = ["dossier", "overall", "time", "attitude", "guidance", "publicity", "comment",
               "source", "created_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
