@@ -4,6 +4,7 @@
 ``DEBUG`` on, or SQLite).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "motcua",
     "procedures",
     "dossiers",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login that axes refused into our lock-out page (motcua.login_security).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "motcua.urls"
@@ -120,11 +124,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+    # Django's own, with a Vietnamese message (motcua.login_security.MinimumLengthValidator).
+    {"NAME": "motcua.login_security.MinimumLengthValidator",
      "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Staff login lock-out (django-axes; docs/deploy.md "Login security"): LOGIN_MAX_FAILURES wrong
+# passwords for one user name from one address lock that pair for LOGIN_LOCK_MINUTES, even with
+# the right password afterwards; a success before the limit starts the count again. The web
+# login, the admin and the API token endpoint all count.
+AUTHENTICATION_BACKENDS = [
+    "motcua.login_security.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_MAX_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCK_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Tries while locked do not push the end of the lock further: it ends when the page said.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The same address as the public throttles: X-Forwarded-For only behind NUM_PROXIES proxies.
+AXES_CLIENT_IP_CALLABLE = "dossiers.public.proof.client_ip"
+AXES_LOCKOUT_CALLABLE = "motcua.login_security.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "staff-home"
 LOGOUT_REDIRECT_URL = "login"
@@ -374,7 +397,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"weasyprint": {"level": "ERROR"}, "fontTools": {"level": "ERROR"}},
+    "loggers": {
+        "weasyprint": {"level": "ERROR"}, "fontTools": {"level": "ERROR"},
+        # Login attempts stay in the log (axes.handlers); its start-up banner does not.
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # Online payments (payments/, motcua/integrations/payment.py, docs/citizen-portal.md). The

@@ -2,15 +2,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from dossiers.public import online_urls, tracking_urls
 from motcua import views
+from motcua.login_security import TokenLoginView
 from ratings import urls as rating_urls
 from reports import urls as report_urls
 
 api_v1 = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenLoginView.as_view(), name="api-token"),
     path("", include("procedures.api.urls")),
     path("", include("dossiers.api.urls")),
     path("", include(report_urls.api_urlpatterns)),

@@ -9,6 +9,9 @@ from motcua.models import StaffRole
 
 
 class LoginView(auth_views.LoginView):
+    """The staff login. Repeated wrong passwords lock the user name at that address: axes'
+    middleware then answers with this page and ``lockout_message`` (motcua.login_security)."""
+
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
