@@ -49,22 +49,31 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "simple_history",
     "motcua",
     "procedures",
     "dossiers",
     "ratings",
     "reports",
     "payments",
+    "audit",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (motcua.middleware.RequestIdMiddleware).
+    "motcua.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "motcua.middleware.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -420,3 +429,11 @@ if PRODUCTION:
         raise ImproperlyConfigured("PAYMENT_GATEWAY needs PAYMENT_SECRET (32+ characters).")
 else:
     PAYMENT_SECRET = env.str("PAYMENT_SECRET", default="dev-only-payment-secret-not-for-production")
+
+# === Two-factor login (TOTP) for leaders and admins: motcua/twofactor.py ===
+
+# === Content Security Policy, structured logs: motcua/middleware.py, motcua/logging.py ===
+
+# === Staff access audit and change history: audit/ ===
+
+# === Operations: backups, production adapters ===
