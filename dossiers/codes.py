@@ -9,6 +9,7 @@ online submissions get a random provisional code, so refused submissions leave n
 
 from __future__ import annotations
 
+import functools
 import secrets
 from datetime import date, datetime
 
@@ -47,28 +48,41 @@ def next_number(*, agency: Agency, day: date) -> int:
         return int(cursor.fetchone()[0])
 
 
-def next_code_and_id(*, agency: Agency, received_at: datetime) -> tuple[str, int | None]:
-    """:func:`next_code`, and on PostgreSQL the id the new dossier will have, reserved from its
-    sequence by the same statement (``None`` elsewhere: the id comes with the insert). With
-    the id known, the reception writes the dossier once, its current step included, instead of
-    inserting it and updating it (``dossiers.services.reception``). Ids may have gaps (a
-    rolled-back reception); codes may not, and the counter still gives them."""
+def next_code_and_id(*, agency: Agency, received_at: datetime, steps: int = 0
+                     ) -> tuple[str, int | None, list[int], int | None]:
+    """:func:`next_code`, and on PostgreSQL the ids the new dossier, its ``steps`` steps and
+    its reception event will have, reserved from their sequences by the same statement
+    (``None`` and ``[]`` elsewhere: the ids come with the inserts). With every id known, the
+    reception sends all its rows together, in one round trip, the dossier written once with
+    its current step (``dossiers.services.reception``). Ids may have gaps (a rolled-back
+    reception); codes may not, and the counter still gives them."""
     if connection.vendor != "postgresql":
-        return next_code(agency=agency, received_at=received_at), None
+        return next_code(agency=agency, received_at=received_at), None, [], None
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("next_code_and_id() must run inside the reception transaction.")
     day = local_day(received_at)
-    table = connection.ops.quote_name(DossierCounter._meta.db_table)
-    last = connection.ops.quote_name("last")
-    sql = (
+    with connection.cursor() as cursor:
+        cursor.execute(_reserve_sql(), [agency.pk, day, steps])
+        number, dossier_id, step_ids, event_id = cursor.fetchone()
+    return format_code(agency.code, day, int(number)), int(dossier_id), list(step_ids), int(event_id)
+
+
+@functools.cache
+def _reserve_sql() -> str:
+    from dossiers.models import DossierEvent, DossierStep
+
+    quote = connection.ops.quote_name
+    table, last = quote(DossierCounter._meta.db_table), quote("last")
+
+    def seq(model) -> str:
+        return f"nextval(pg_get_serial_sequence('{model._meta.db_table}', 'id'))"
+
+    return (
         f"INSERT INTO {table} (agency_id, day, {last}) VALUES (%s, %s, 1) "
         f"ON CONFLICT (agency_id, day) DO UPDATE SET {last} = {table}.{last} + 1 "
-        f"RETURNING {last}, nextval(pg_get_serial_sequence(%s, 'id'))"
+        f"RETURNING {last}, {seq(Dossier)}, "
+        f"ARRAY(SELECT {seq(DossierStep)} FROM generate_series(1, %s)), {seq(DossierEvent)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [agency.pk, day, Dossier._meta.db_table])
-        number, dossier_id = cursor.fetchone()
-    return format_code(agency.code, day, int(number)), int(dossier_id)
 
 
 def next_code(*, agency: Agency, received_at: datetime) -> str:

@@ -106,12 +106,15 @@ def _after_forward(dossier, *args, to=None, **kwargs):
 class Dossier(ConcurrentTransitionMixin, models.Model):
     """A dossier (hồ sơ) received under one procedure version by one agency."""
 
+    # Unique through constraints in Meta, not ``unique=True``: on PostgreSQL that would add a
+    # second, ``varchar_pattern_ops`` index for LIKE 'prefix%' searches that nothing makes,
+    # and every reception would pay for it (migration 0008_drop_like_indexes).
     code = models.CharField(
-        _("mã hồ sơ"), max_length=64, unique=True,
+        _("mã hồ sơ"), max_length=64,
         help_text=_("<mã định danh cơ quan>-<yymmdd>-<số thứ tự>; mã tạm khi mới đăng ký."),
     )
     provisional_code = models.CharField(
-        _("mã tạm (nộp trực tuyến)"), max_length=64, unique=True, null=True, blank=True
+        _("mã tạm (nộp trực tuyến)"), max_length=64, null=True, blank=True
     )
     # No index of their own on these foreign keys (nor on current_unit, the steps' dossier and
     # unit, the events' dossier): each is the first column of a composite index below, which
@@ -216,6 +219,10 @@ class Dossier(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["code"], name="dossiers_dossier_code_key"),
+            models.UniqueConstraint(
+                fields=["provisional_code"], name="dossiers_dossier_provisional_code_key"
+            ),
             models.CheckConstraint(
                 condition=Q(state__in=[s.value for s in State]), name="dossier_state_valid"
             ),

@@ -8,3 +8,4 @@ class MotcuaConfig(AppConfig):
 
     def ready(self):
         from motcua import calendar  # noqa: F401  (connects the CalendarDay signals)
+        from motcua import twofactor  # noqa: F401  (connects the login and device signals)

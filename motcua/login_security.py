@@ -19,6 +19,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 
+from motcua import twofactor
+
 LOCKED_CODE = "login_locked"
 
 
@@ -71,13 +73,18 @@ def lockout_response(
     """``AXES_LOCKOUT_CALLABLE``: our login page with the lock-out message (HTTP 429), or for
     the API and scripts a JSON body with a stable code, instead of axes' plain English text."""
     status = settings.AXES_HTTP_RESPONSE_CODE
+    # Locked by wrong second-factor codes (motcua.twofactor): the message names them too.
+    message = (
+        twofactor.code_lockout_message() if getattr(request, "twofactor_step", False)
+        else lockout_message()
+    )
     wants_json = request.path.startswith("/api/") or "json" in request.headers.get("Accept", "")
     if wants_json:
-        return JsonResponse({"code": LOCKED_CODE, "detail": lockout_message()}, status=status)
+        return JsonResponse({"code": LOCKED_CODE, "detail": message}, status=status)
     form = AuthenticationForm(request, data=request.POST or None)
     context = {
         "form": form,
-        "lockout_message": lockout_message(),
+        "lockout_message": message,
         "next": request.POST.get("next", request.GET.get("next", "")),
     }
     return render(request, "registration/login.html", context, status=status)
@@ -88,6 +95,13 @@ class TokenLoginView(ObtainAuthToken):
 
     DRF authenticates with its own request object, so axes' middleware never sees the lock; this
     view answers 429 itself, and counts a success as a login so the failures are cleared.
+
+    A user with an authenticator device (motcua.twofactor) sends the current 6-digit code as
+    ``otp`` beside the password: missing or wrong, 400 with a stable code (``otp_required``,
+    ``otp_invalid``); a wrong code counts toward the lock-out like a wrong password; after
+    several misses in a row the device makes the next try wait (429 ``otp_throttled``). In
+    ``TWO_FACTOR=required`` a leader or admin without a device gets no token (400
+    ``otp_enrolment_required``): the enrolment is on the web.
     """
 
     def post(self, request, *args, **kwargs):
@@ -99,7 +113,41 @@ class TokenLoginView(ObtainAuthToken):
                 return Response({"code": LOCKED_CODE, "detail": lockout_message()}, status=429)
             raise
         user = serializer.validated_data["user"]
+        refusal = self.second_factor_refusal(request, user)
+        if refusal is not None:
+            return refusal
         # Axes clears the failures (and records the access) on the login signal.
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         token, _created = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
+
+    def second_factor_refusal(self, request, user) -> Response | None:
+        state = twofactor.login_state(user)
+        if state is None:
+            return None
+        if state == twofactor.ENROL:
+            return _otp_refusal(twofactor.CODE_ENROLMENT_REQUIRED, 400)
+        raw = request.data.get("otp")
+        if raw in (None, ""):
+            return _otp_refusal(twofactor.CODE_OTP_REQUIRED, 400)
+        code = twofactor.normalise_code(str(raw))
+        result = twofactor.two_factor_verify(user=user, code=code) if code else None
+        if result is not None and result.ok:
+            return None
+        if result is not None and result.wait_until is not None:
+            return Response(
+                {"code": twofactor.CODE_OTP_THROTTLED,
+                 "detail": twofactor.wait_message(result.wait_seconds)},
+                status=429, headers={"Retry-After": str(result.wait_seconds)},
+            )
+        django_request = request._request
+        django_request.twofactor_step = True
+        if twofactor.count_failure(django_request, user.get_username()):
+            return Response(
+                {"code": LOCKED_CODE, "detail": twofactor.code_lockout_message()}, status=429
+            )
+        return _otp_refusal(twofactor.CODE_OTP_INVALID, 400)
+
+
+def _otp_refusal(code: str, status: int) -> Response:
+    return Response({"code": code, "detail": twofactor.api_message(code)}, status=status)

@@ -169,7 +169,8 @@ class OutboxMessage(models.Model):
         SENT = "sent", _("Đã gửi")
         DEAD = "dead", _("Ngừng gửi, cần xử lý")
 
-    key = models.CharField(_("khóa chống trùng"), max_length=320, unique=True)
+    # Unique through a constraint in Meta (no LIKE index: nothing searches keys by prefix).
+    key = models.CharField(_("khóa chống trùng"), max_length=320)
     channel = models.CharField(_("kênh"), max_length=16, choices=Channel.choices)
     topic = models.CharField(_("nội dung"), max_length=32)
     recipient = models.CharField(_("người nhận"), max_length=320)
@@ -219,6 +220,7 @@ class OutboxMessage(models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["key"], name="motcua_outboxmessage_key_key"),
             models.CheckConstraint(
                 condition=Q(channel__in=["email", "sms", "portal", "notice"]),
                 name="outbox_channel_valid",

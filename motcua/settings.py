@@ -431,6 +431,35 @@ else:
     PAYMENT_SECRET = env.str("PAYMENT_SECRET", default="dev-only-payment-secret-not-for-production")
 
 # === Two-factor login (TOTP) for leaders and admins: motcua/twofactor.py ===
+# TWO_FACTOR: "optional" (default) lets anyone enrol an authenticator app and asks whoever has
+# one for a code at every login; "required" also obliges the users of TWO_FACTOR_ROLES and the
+# Django admin users (is_staff / is_superuser) to enrol right after their next password;
+# "off" never asks (devices are kept but ignored). docs/deploy.md "Login security".
+TWO_FACTOR = env.str("TWO_FACTOR", default="optional")
+if TWO_FACTOR not in ("optional", "required", "off"):
+    raise ImproperlyConfigured("TWO_FACTOR must be optional, required or off.")
+# Leaders of units and of the People's Committee, and the catalogue admins (who manage users).
+TWO_FACTOR_ROLES = env.list("TWO_FACTOR_ROLES", default=["leader", "supervisor", "catalogue_admin"])
+_unknown_roles = set(TWO_FACTOR_ROLES) - {
+    "clerk", "officer", "leader", "catalogue_admin", "supervisor"  # motcua.models.Role
+}
+if _unknown_roles:
+    raise ImproperlyConfigured(f"TWO_FACTOR_ROLES: unknown role(s) {sorted(_unknown_roles)}.")
+# Between the right password and the code: after this long the password must be given again.
+TWO_FACTOR_PENDING_SECONDS = env.int("TWO_FACTOR_PENDING_SECONDS", default=300)
+# The name the authenticator app shows beside the codes.
+OTP_TOTP_ISSUER = f"Một Cửa {MOTCUA_PROVINCE_NAME}"
+# After n consecutive wrong codes a device checks nothing for factor × 2^(n-1) seconds.
+OTP_TOTP_THROTTLE_FACTOR = env.int("TWO_FACTOR_THROTTLE_FACTOR", default=1)
+# Codes are not kept in the recorded login failures (axes' own defaults plus "otp").
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp"]
+# The device admin page shows neither the secret nor its QR code to other admins.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Sessions that owe a code or an enrolment get nothing else (after django-otp's middleware).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "motcua.twofactor.TwoFactorMiddleware",
+)
 
 # === Content Security Policy, structured logs: motcua/middleware.py, motcua/logging.py ===
 

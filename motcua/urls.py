@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include(rating_urls.urlpatterns)),
     path("", include(report_urls.urlpatterns)),
     path("staff/login/", views.LoginView.as_view(), name="login"),
+    path("staff/", include("motcua.twofactor_urls")),
     path("staff/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("staff/", views.staff_home, name="staff-home"),
     path("staff/calendar/", include("motcua.calendar_urls")),

@@ -88,9 +88,11 @@ def _insert_sql(model: type[models.Model], attnames: tuple[str, ...], rows: int,
 _PLAIN = frozenset({str, int, bool, type(None), Decimal})
 
 
-def insert_rows(objs: list[models.Model], *, ignore_conflicts: bool = False) -> None:
+def insert_rows(objs: list[models.Model], *, ignore_conflicts: bool = False,
+                want_ids: bool = True) -> None:
     """Insert unsaved instances of one model in one statement, as ``bulk_create`` does (no
-    ``save()``, no signals), setting their primary keys unless ``ignore_conflicts``.
+    ``save()``, no signals), setting their primary keys unless ``ignore_conflicts`` or not
+    ``want_ids`` (then the statement can wait in a :func:`batched_inserts` block).
     Values go through each field's ``pre_save`` and ``get_db_prep_save`` like the ORM's."""
     if not objs:
         return
@@ -110,17 +112,49 @@ def insert_rows(objs: list[models.Model], *, ignore_conflicts: bool = False) -> 
                 params.append(value)
             else:
                 params.append(f.get_db_prep_save(value, connection=wrapper))
-    returning = not pk_given and not ignore_conflicts
+    returning = not pk_given and not ignore_conflicts and want_ids
     sql = _insert_sql(model, tuple(f.attname for f in fields), len(objs), ignore_conflicts,
                       returning)
-    with wrapper.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [row[0] for row in cursor.fetchall()] if returning else None
+    batch = _batch.get()
+    if batch is not None and not returning:
+        batch.append((sql, params))  # sent with the others when the batch ends
+        ids = None
+    else:
+        with wrapper.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [row[0] for row in cursor.fetchall()] if returning else None
     for i, obj in enumerate(objs):
         if ids is not None:
             setattr(obj, meta.pk.attname, ids[i])
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+_batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("insert_batch", default=None)
+
+
+@contextlib.contextmanager
+def batched_inserts():
+    """Inside this block (in a transaction), :func:`insert_rows` calls that need nothing back
+    (primary keys given, or not wanted) are held and sent together, in one round trip, when the
+    block ends: one network exchange and one statement call instead of one per table. Nothing
+    inside the block may read those rows back before it ends. A block left by an exception
+    sends nothing (the transaction is rolled back anyway)."""
+    if not fast_sql():
+        yield
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("batched_inserts() must run inside a transaction.")
+    batch: list[tuple[str, list]] = []
+    token = _batch.set(batch)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if batch:
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute(";\n".join(sql for sql, _params in batch),
+                           [value for _sql, params in batch for value in params])
 
 
 @functools.lru_cache(maxsize=32)
@@ -272,7 +306,7 @@ def history_import():
 def append_event(
     *, dossier: Dossier, at: datetime, actor, transition: str, from_state: str,
     to_state: str, step: DossierStep | None = None, comment: str = "",
-    on_time: bool | None = None, data: dict | None = None,
+    on_time: bool | None = None, data: dict | None = None, event_id: int | None = None,
 ) -> DossierEvent:
     """Append one line to the log together with the messages it causes (``motcua.outbox``:
     SMS and e-mail to the citizen, staff notices, the national portal's status update), in the
@@ -281,14 +315,17 @@ def append_event(
     wait and ``motcua.deliver_outbox`` (beat, every minute) sends them.
 
     Every caller holds the dossier's row lock (``select_for_update``) or has just created the
-    dossier: a dossier's events, and so its portal messages, are numbered in commit order."""
+    dossier: a dossier's events, and so its portal messages, are numbered in commit order.
+
+    ``event_id``: an id reserved from the event table's sequence (the reception reserves it
+    with the dossier's code), so that the event and its messages can go in one batch."""
     from motcua.outbox import outbox_record_event
 
     # Joins the caller's transaction (no savepoint: any error undoes the caller's write too);
     # opens one if a caller ever forgets.
     with transaction.atomic(savepoint=False):
         event = DossierEvent(
-            dossier=dossier, at=at, actor=actor if getattr(actor, "pk", None) else None,
+            id=event_id, dossier=dossier, at=at, actor=actor if getattr(actor, "pk", None) else None,
             transition=transition, from_state=from_state or "", to_state=to_state or "",
             step=step, comment=comment, on_time=on_time, data=data or {},
         )

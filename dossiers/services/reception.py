@@ -26,6 +26,7 @@ from dossiers.services._common import (
     Plan,
     append_event,
     appointment,
+    batched_inserts,
     check_channel,
     fast_sql,
     from_row,
@@ -113,21 +114,29 @@ def dossier_receive_at_desk(
         with transaction.atomic():
             # The number first and the dossier's id with it (one statement); the counter row
             # stays locked until commit, and what follows is only inserts.
-            code, dossier_id = codes.next_code_and_id(agency=agency, received_at=received_at)
+            code, dossier_id, step_ids, event_id = codes.next_code_and_id(
+                agency=agency, received_at=received_at, steps=len(process)
+            )
             dossier = Dossier(
                 id=dossier_id, code=code, procedure_version=version, agency=agency,
                 channel=channel, state=State.RECEIVED, submitted_at=received_at,
                 received_at=received_at, clock_started_at=clock_started_at, due_at=due_at,
                 original_due_at=due_at, **_applicant_fields(person),
             )
-            reception = _insert_received(dossier, process, actor=actor, at=clock_started_at)
-            _save_checklist(dossier, checklist)
             _store_uploads(dossier, uploads, kind=Attachment.Kind.SCAN, actor=actor, into=stored)
-            append_event(
-                dossier=dossier, at=now, actor=actor, transition=Transition.RECEIVE,
-                from_state="", to_state=State.RECEIVED, step=reception,
-                data=_reception_data(dossier, checklist, stored, desk=True),
-            )
+            # Every id is known: the steps, the dossier, its checklist, the event and its
+            # messages go to the database together (one round trip).
+            with batched_inserts():
+                reception = _insert_received(
+                    dossier, process, actor=actor, at=clock_started_at, step_ids=step_ids
+                )
+                _save_checklist(dossier, checklist)
+                append_event(
+                    dossier=dossier, at=now, actor=actor, transition=Transition.RECEIVE,
+                    from_state="", to_state=State.RECEIVED, step=reception,
+                    data=_reception_data(dossier, checklist, stored, desk=True),
+                    event_id=event_id,
+                )
     except BaseException:
         _discard_files(stored)
         raise
@@ -554,7 +563,8 @@ def _new_steps(
     return steps, reception
 
 
-def _insert_received(dossier: Dossier, process, *, actor, at: datetime) -> DossierStep | None:
+def _insert_received(dossier: Dossier, process, *, actor, at: datetime,
+                     step_ids: list[int] = ()) -> DossierStep | None:
     """Insert a dossier received at the desk with its steps, the reception step current (the
     desk's step, not an assignment: no current handler).
 
@@ -564,6 +574,9 @@ def _insert_received(dossier: Dossier, process, *, actor, at: datetime) -> Dossi
     """
     if dossier.pk is not None:
         steps, reception = _new_steps(dossier, process, actor=actor, at=at)
+        if len(step_ids) == len(steps):
+            for step, step_id in zip(steps, step_ids, strict=True):
+                step.id = step_id
         insert_rows(steps)
         set_current(dossier, reception)
         insert_rows([dossier])
@@ -586,7 +599,7 @@ def _save_checklist(dossier: Dossier, checklist) -> None:
         row.dossier = dossier
         rows.append(row)
     if fast_sql():
-        insert_rows(rows)
+        insert_rows(rows, want_ids=False)  # nothing reads their ids back: no RETURNING
     else:
         DossierDocument.objects.bulk_create(rows)
 
