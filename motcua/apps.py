@@ -7,5 +7,5 @@ class MotcuaConfig(AppConfig):
     verbose_name = _("Tổ chức và lịch làm việc")
 
     def ready(self):
-        from motcua import calendar  # noqa: F401  (connects the CalendarDay signals)
-        from motcua import twofactor  # noqa: F401  (connects the login and device signals)
+        # Connect their signals: CalendarDay changes; logins and removed devices.
+        from motcua import calendar, twofactor  # noqa: F401
