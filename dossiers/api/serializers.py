@@ -16,6 +16,7 @@ from dossiers.models import (
     DossierEvent,
     DossierStep,
     IdType,
+    Outcome,
     Transition,
 )
 from motcua.text import person_name
@@ -314,6 +315,8 @@ class DossierApologySerializer(serializers.ModelSerializer):
 class DossierDetailSerializer(DossierListSerializer):
     applicant = DossierApplicantSerializer(source="*")
     timeliness = serializers.CharField(allow_null=True)
+    # "" until decided: the model field's blank choice, which the schema must admit too.
+    outcome = serializers.ChoiceField(choices=Outcome.choices, allow_blank=True, read_only=True)
     steps = DossierStepSerializer(many=True)
     documents = DossierDocumentSerializer(many=True)
     attachments = DossierAttachmentSerializer(many=True)

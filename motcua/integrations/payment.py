@@ -79,7 +79,8 @@ def check_signature(fields: Mapping[str, object], *, names: tuple[str, ...]) -> 
     given = fields.get("sig")
     if not isinstance(given, str) or not given:
         raise InvalidSignature("missing signature")
-    if not hmac.compare_digest(sign(fields, names=names), given):
+    # As bytes: a forged signature may hold any character (str comparison refuses non-ASCII).
+    if not hmac.compare_digest(sign(fields, names=names).encode(), given.encode()):
         raise InvalidSignature("bad signature")
 
 
