@@ -183,12 +183,18 @@ STORAGES = {
     },
 }
 
-# Throttles and lock-outs must be shared by every web process: Redis when there is one.
-CACHES = {
-    "default": env.cache(
-        "CACHE_URL", default=(env.str("REDIS_URL", default="") or "locmemcache://")
-    )
-}
+# Throttles and lock-outs must be shared by every web process: Redis when there is one. While
+# Redis cannot be reached each process counts on its own for a few seconds at a time
+# (motcua/cache.py): the public pages degrade instead of answering 500.
+_cache_url = env.str("CACHE_URL", default="") or env.str("REDIS_URL", default="")
+if _cache_url.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {
+        "BACKEND": "motcua.cache.FallbackRedisCache", "LOCATION": _cache_url,
+        # A dead or black-holed Redis costs a page at most this long, not the OS timeout.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }}
+else:
+    CACHES = {"default": env.cache_url_config(_cache_url or "locmemcache://")}
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -466,3 +472,41 @@ MIDDLEWARE.insert(
 # === Staff access audit and change history: audit/ ===
 
 # === Operations: backups, production adapters ===
+# docs/operations.md. Rotating SECRET_KEY: the new key becomes SECRET_KEY and the old one goes to
+# SECRET_KEY_FALLBACKS (comma-separated) until the sessions signed with it have expired
+# (SESSION_COOKIE_AGE); staff stay logged in meanwhile. Then remove it.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+if PRODUCTION and any(len(key) < 50 for key in SECRET_KEY_FALLBACKS):
+    raise ImproperlyConfigured("SECRET_KEY_FALLBACKS: every old key has 50+ characters.")
+# Production never "sends" a citizen's SMS, e-mail or portal update into a demo table or the
+# log: it refuses to start with a demo adapter (like the demo PAYMENT_GATEWAY above), unless
+# ALLOW_DEMO_ADAPTERS=1 says so on purpose (a training copy, a province without an SMS contract
+# yet: the demo SMS then wait in the admin's "tin nhắn SMS (demo)").
+ALLOW_DEMO_ADAPTERS = env.bool("ALLOW_DEMO_ADAPTERS", default=False)
+DEMO_ADAPTERS = {
+    "MOTCUA_SMS_BACKEND": {
+        "motcua.integrations.sms.DemoSmsBackend", "motcua.integrations.sms.ConsoleSmsBackend",
+    },
+    "MOTCUA_PORTAL_ADAPTER": {"motcua.integrations.portal.DemoPortalAdapter"},
+    "EMAIL_URL": {
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+        "django.core.mail.backends.dummy.EmailBackend",
+        "django.core.mail.backends.filebased.EmailBackend",
+    },
+}
+if PRODUCTION and not ALLOW_DEMO_ADAPTERS:
+    _in_use = {
+        "MOTCUA_SMS_BACKEND": MOTCUA_SMS_BACKEND,
+        "MOTCUA_PORTAL_ADAPTER": MOTCUA_PORTAL_ADAPTER,
+        "EMAIL_URL": EMAIL_BACKEND,  # noqa: F821 - set from EMAIL_CONFIG above
+    }
+    _demo = [name for name, value in _in_use.items() if value in DEMO_ADAPTERS[name]]
+    if _demo:
+        raise ImproperlyConfigured(
+            f"MOTCUA_ENV=production refuses demo adapters ({', '.join(_demo)}): configure the "
+            "real SMS gateway, national portal and mail server, or set ALLOW_DEMO_ADAPTERS=1 "
+            "on purpose (docs/operations.md)."
+        )
+    if MOTCUA_PORTAL_ADAPTER.endswith(".HttpPortalAdapter") and not MOTCUA_PORTAL_URL:
+        raise ImproperlyConfigured("MOTCUA_PORTAL_ADAPTER=HttpPortalAdapter needs MOTCUA_PORTAL_URL.")

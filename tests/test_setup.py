@@ -16,6 +16,8 @@ PROD_ENV = {
     "ALLOWED_HOSTS": "motcua.example.gov.vn",
     "DATABASE_URL": "postgres://motcua@db:5432/motcua",
     "REDIS_URL": "redis://redis:6379/0",
+    # No real SMS gateway or portal here: the demo adapters, said on purpose.
+    "ALLOW_DEMO_ADAPTERS": "1",
 }
 
 
