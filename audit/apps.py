@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditConfig(AppConfig):
     name = "audit"
-    verbose_name = "Nhật ký truy cập và thay đổi"
+    verbose_name = _("Nhật ký truy cập và thay đổi")

@@ -1034,4 +1034,8 @@ def dossier_document(request, code: str, kind: str) -> HttpResponse:
     filename = document_filename(dossier, kind)
     if options.get("apology"):  # one letter of several: the API's name for it
         filename = f"{dossier.code}-apology-{options['apology']}.pdf"
+    from audit.services import access_record_document
+
+    access_record_document(request=request, dossier=dossier, kind=kind,
+                           number=options.get("apology"))
     return pdf_response(pdf, filename)

@@ -1,6 +1,10 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from audit.admin_history import HistoryAdmin
 from motcua.models import Agency, CalendarDay, StaffRole, Unit
+from motcua.twofactor import reset_two_factor_action
 
 
 class ReadOnlyMixin:
@@ -23,7 +27,7 @@ class UnitInline(admin.TabularInline):
 
 
 @admin.register(Agency)
-class AgencyAdmin(admin.ModelAdmin):
+class AgencyAdmin(HistoryAdmin):
     list_display = ["code", "name", "kind", "parent", "is_active"]
     list_filter = ["kind", "is_active"]
     search_fields = ["code", "name", "short_name"]
@@ -31,7 +35,7 @@ class AgencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(HistoryAdmin):
     list_display = ["code", "name", "agency", "is_reception", "is_active"]
     list_filter = ["is_reception", "agency__kind"]
     search_fields = ["code", "name", "agency__name"]
@@ -39,7 +43,7 @@ class UnitAdmin(admin.ModelAdmin):
 
 
 @admin.register(StaffRole)
-class StaffRoleAdmin(admin.ModelAdmin):
+class StaffRoleAdmin(HistoryAdmin):
     list_display = ["user", "role", "unit", "title"]
     list_filter = ["role"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "unit__name"]
@@ -48,10 +52,24 @@ class StaffRoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(CalendarDay)
-class CalendarDayAdmin(admin.ModelAdmin):
+class CalendarDayAdmin(HistoryAdmin):
     list_display = ["date", "kind", "note", "updated_by", "updated_at"]
     list_filter = ["kind"]
     date_hierarchy = "date"
+
+
+# Accounts: Django's own admin, plus the history of who changed an account (active, staff,
+# groups…; the audit app registers it). Reverting is disabled (SIMPLE_HISTORY_REVERT_DISABLED).
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(HistoryAdmin, DjangoUserAdmin):
+    # "Đặt lại xác thực hai bước": a lost or replaced phone (docs/deploy.md "Login security").
+    actions = [reset_two_factor_action]
+
 
 # The outbox, staff notices and demo integration tables register themselves.
 from motcua.outbox import admin as _outbox_admin  # noqa: E402, F401

@@ -470,6 +470,13 @@ MIDDLEWARE.insert(
 # === Content Security Policy, structured logs: motcua/middleware.py, motcua/logging.py ===
 
 # === Staff access audit and change history: audit/ ===
+# Staff access log (audit.AccessRecord) and change history (django-simple-history), see
+# docs/operations-audit.md. Access records are kept AUDIT_ACCESS_RETENTION_DAYS (2 years by
+# default); `manage.py prune_access_log` is their only deleter and refuses younger rows.
+AUDIT_ACCESS_RETENTION_DAYS = env.int("AUDIT_ACCESS_RETENTION_DAYS", default=730)
+# The catalogue and the settings are written through their services: the admin's history pages
+# show the past, they do not restore it (a revert would bypass the services' rules).
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # === Operations: backups, production adapters ===
 # docs/operations.md. Rotating SECRET_KEY: the new key becomes SECRET_KEY and the old one goes to

@@ -37,6 +37,7 @@ urlpatterns = [
     path("staff/catalogue/", include("procedures.staff_urls")),
     path("staff/dossiers/", include("dossiers.staff_urls")),
     path("staff/notices/", include("motcua.notices.urls")),
+    path("staff/audit/", include("audit.urls")),
     path("api/v1/", include(api_v1)),
     path("api/public/", include(api_public)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

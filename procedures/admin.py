@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from audit.admin_history import HistoryAdmin
 from motcua.errors import DomainError
 from motcua.errors import ValidationError as DomainValidationError
 from motcua.permissions import is_catalogue_admin
@@ -40,7 +41,7 @@ from procedures.services import (
 
 
 @admin.register(Field)
-class FieldAdmin(admin.ModelAdmin):
+class FieldAdmin(HistoryAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
@@ -75,7 +76,7 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Procedure)
-class ProcedureAdmin(admin.ModelAdmin):
+class ProcedureAdmin(HistoryAdmin):
     list_display = ["code", "current_name", "current_number", "is_active"]
     list_filter = ["is_active", "current_version__level", "current_version__field"]
     list_select_related = ["current_version"]
@@ -263,7 +264,7 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(ProcedureVersion)
-class ProcedureVersionAdmin(admin.ModelAdmin):
+class ProcedureVersionAdmin(HistoryAdmin):
     form = VersionForm
     list_display = ["procedure", "number", "name", "level", "agency", "effective_from", "current"]
     list_filter = ["level", "field", "online_level", "is_inter_agency"]

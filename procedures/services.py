@@ -16,7 +16,9 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from simple_history.utils import bulk_create_with_history
 
+from audit.history import history_actor
 from motcua.errors import PermissionDenied, ValidationError
 from motcua.models import Agency
 from motcua.permissions import is_catalogue_admin
@@ -73,7 +75,7 @@ def procedure_create(*, data: ProcedureData, actor) -> Procedure:
     if Procedure.objects.filter(code=data.code).exists():
         raise _duplicate_code(data.code)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), history_actor(actor):
             procedure = Procedure.objects.create(code=data.code)
             version = ProcedureVersion(
                 procedure=procedure, number=1,
@@ -114,7 +116,7 @@ def procedure_update(*, procedure: Procedure, data: ProcedureData, actor) -> Pro
         ) % {"old": procedure.code, "new": data.code}
         raise ValidationError(message, errors={"code": [message]})
     procedure_validate(data)
-    with transaction.atomic():
+    with transaction.atomic(), history_actor(actor):
         locked = Procedure.objects.select_for_update().get(pk=procedure.pk)
         current = (
             ProcedureVersion.objects.select_related("procedure", "field", "agency")
@@ -144,7 +146,7 @@ def procedure_set_active(*, procedure: Procedure, active: bool, actor) -> Proced
     leaves the public catalogue and receives no new dossiers; its versions stay for the dossiers
     that use them."""
     _check_actor(actor)
-    with transaction.atomic():
+    with transaction.atomic(), history_actor(actor):
         locked = Procedure.objects.select_for_update().get(pk=procedure.pk)
         if locked.is_active != bool(active):
             locked.is_active = bool(active)
@@ -277,6 +279,11 @@ def _field_for(data: ProcedureData) -> Field:
     return field
 
 
+def _bulk_create(model, rows: list) -> None:
+    if rows:
+        bulk_create_with_history(rows, model)
+
+
 def _write_version(version: ProcedureVersion, data: ProcedureData, *,
                    previous: ProcedureVersion | None) -> None:
     """Store ``data`` as ``version`` (new or edited in place) with all its parts."""
@@ -303,29 +310,32 @@ def _write_version(version: ProcedureVersion, data: ProcedureData, *,
     if not version._state.adding:
         for model in (TimeLimit, FeeLine, RequiredDocument, ProcessStep):
             model.objects.filter(version=version).delete()
-    TimeLimit.objects.bulk_create(
+    # Bulk inserts bypass save(): each leaves its history rows too (the audit app's change
+    # history), naming the actor of ``history_actor`` or the request's user. The deletes above
+    # go through the ORM's signals, which record them one by one.
+    _bulk_create(TimeLimit, [
         TimeLimit(version=version, channel=t.channel, amount=_decimal(t.amount), unit=t.unit)
         for t in data.time_limits
-    )
-    FeeLine.objects.bulk_create(
+    ])
+    _bulk_create(FeeLine, [
         FeeLine(version=version, position=i, name=f.name,
                 amount_vnd=None if f.amount_vnd is None else int(_decimal(f.amount_vnd)),
                 description=f.description)
         for i, f in enumerate(data.fees, start=1)
-    )
-    RequiredDocument.objects.bulk_create(
+    ])
+    _bulk_create(RequiredDocument, [
         RequiredDocument(
             version=version, position=i, name=d.name, originals=int(d.originals),
             copies=int(d.copies), is_mandatory=bool(d.is_mandatory), template_name=d.template_name,
             template=d.template or "",
         )
         for i, d in enumerate(data.documents, start=1)
-    )
-    ProcessStep.objects.bulk_create(
+    ])
+    _bulk_create(ProcessStep, [
         ProcessStep(version=version, position=i, name=s.name, unit_code=s.unit_code,
                     role=s.role, hours=_decimal(s.hours), agency=agencies.get(s.agency_code))
         for i, s in enumerate(data.steps, start=1)
-    )
+    ])
     # Drop what the instance may have cached of its old parts.
     if hasattr(version, "_prefetched_objects_cache"):
         version._prefetched_objects_cache.clear()

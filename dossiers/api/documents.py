@@ -29,6 +29,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import access_record_document
 from dossiers import selectors
 from dossiers.documents import (
     KINDS,
@@ -108,6 +109,8 @@ class DossierDocumentView(APIView):
         filename = document_filename(dossier, kind)
         if options.get("apology"):
             filename = filename.removesuffix(".pdf") + f"-{options['apology']}.pdf"
+        access_record_document(request=request, dossier=dossier, kind=kind,
+                               number=options.get("apology"), api=True)
         return pdf_response(pdf, filename)
 
     def finalize_response(self, request, response, *args, **kwargs):

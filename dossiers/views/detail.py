@@ -15,6 +15,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import AccessKind
+from audit.selectors import may_read_dossier_access
+from audit.services import access_record
 from dossiers import permissions
 from dossiers.deadlines import dossier_apologies
 from dossiers.forms import WITH_FILES, AssignForm, AttachForm, TransitionForm
@@ -176,8 +179,16 @@ def render_detail(request, dossier: Dossier, *, bound: dict | None = None, alert
         "kept": kept,
         "supplement_requested": _last_supplement_request(events),
         "states": State,
+        # "Ai đã xem hồ sơ này" (templates/audit/_dossier_link.html), for leaders and admins.
+        "access_log_url": (
+            reverse("audit-dossier-access", args=[dossier.code])
+            if may_read_dossier_access(request.user) else None
+        ),
     }
-    return render(request, "dossiers/detail.html", context, status=status)
+    response = render(request, "dossiers/detail.html", context, status=status)
+    # After the page's own queries: one INSERT, and only for a page that was rendered.
+    access_record(request=request, kind=AccessKind.PAGE, dossier=dossier)
+    return response
 
 
 @require_GET
@@ -328,6 +339,8 @@ def attachment(request, code, pk):
         item.file.open("rb"), as_attachment=not inline, filename=item.original_name,
         content_type=item.content_type or mimetypes.guess_type(item.original_name)[0],
     )
+    access_record(request=request, kind=AccessKind.ATTACHMENT, dossier=dossier,
+                  data={"attachment": item.pk, "name": item.original_name})
     # A scan opened in the browser runs nothing of ours and nothing of its own.
     response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
     response["Cache-Control"] = "private, no-store"

@@ -31,6 +31,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.models import AccessKind
+from audit.services import access_record
 from dossiers import permissions
 from dossiers.forms import OPEN_STATE_CHOICES, ListFilterForm
 from dossiers.models import OPEN_STATES, State, Transition
@@ -666,11 +668,15 @@ def _export(request, mode: str) -> HttpResponse:
     listing = _listing(request, mode, export=True)
     now = timezone.now()
 
+    exported = 0
+
     def rows():
+        nonlocal exported
         count = 0
         for count, dossier in enumerate(
             listing.queryset[:EXPORT_MAX].iterator(chunk_size=2000), 1
         ):
+            exported = count
             status = deadline_of(dossier, now)
             yield [
                 count, dossier.code, dossier.procedure_version.name,
@@ -691,6 +697,10 @@ def _export(request, mode: str) -> HttpResponse:
     )
     stamp = f"{timezone.localtime(now):%Y%m%d-%H%M}"
     name = "ho-so-can-xu-ly" if mode == "queue" else "tra-cuu-ho-so"
-    return xlsx_response(xlsx_bytes(sheet), f"{name}-{stamp}.xlsx")
+    data = xlsx_bytes(sheet)
+    # One record for the whole export: the list, its filters and how many dossiers it held.
+    access_record(request=request, kind=AccessKind.EXPORT, count=exported,
+                  data={"list": mode, "filters": {k: str(v) for k, v in listing.params.items()}})
+    return xlsx_response(data, f"{name}-{stamp}.xlsx")
 
 
