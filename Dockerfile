@@ -23,4 +23,4 @@ USER motcua
 # collectstatic needs settings but no database; a build-time key is never used at run time.
 RUN MOTCUA_ENV=build SECRET_KEY=build-only python manage.py collectstatic --noinput -v0
 EXPOSE 8000
-CMD ["gunicorn", "motcua.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "motcua.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -1,6 +1,13 @@
+import logging
+import time
+
 from django.conf import settings
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+
+from motcua.logging import accept_request_id, bind_request_id, unbind_request_id
+
+access_logger = logging.getLogger("motcua.request")
 
 
 class ChosenLanguageMiddleware(LocaleMiddleware):
@@ -19,10 +26,50 @@ class ChosenLanguageMiddleware(LocaleMiddleware):
 
 
 class RequestIdMiddleware:
-    """Placeholder: gives each request an id for its log lines (filled in by the logging work)."""
+    """Gives each request an id and writes one access-log line for it (logger ``motcua.request``).
+
+    An incoming ``X-Request-ID`` (from the proxy in front, or a client retrying) is kept when it
+    is at most 64 characters of ``[A-Za-z0-9._-]``; otherwise a new id is made. The id is on
+    ``request.request_id``, on every log record written while the request runs, in the tasks it
+    enqueues, and echoed in the response's ``X-Request-ID`` header.
+    """
+
+    #: The orchestrator's probes would drown the log: their lines are DEBUG.
+    QUIET_PATHS = ("/health/",)
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        request_id = accept_request_id(request.headers.get("X-Request-ID"))
+        request.request_id = request_id
+        token = bind_request_id(request_id)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            self.log(request, response.status_code, time.perf_counter() - started)
+            return response
+        finally:
+            unbind_request_id(token)
+
+    def log(self, request, status: int, seconds: float) -> None:
+        if status >= 500:
+            level = logging.WARNING
+        elif request.path in self.QUIET_PATHS:
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
+        if not access_logger.isEnabledFor(level):
+            return
+        try:
+            user = getattr(request, "user", None)
+            user_id = user.pk if user is not None and user.is_authenticated else None
+        except Exception:  # the session store is down: the line is still worth writing
+            user_id = None
+        duration_ms = round(seconds * 1000, 1)
+        access_logger.log(
+            level, "%s %s %s %.1fms", request.method, request.path, status, duration_ms,
+            extra={"method": request.method, "path": request.path, "status": status,
+                   "duration_ms": duration_ms, "user_id": user_id},
+        )

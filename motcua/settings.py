@@ -393,6 +393,8 @@ MOTCUA_OUTBOX_BATCH = env.int("MOTCUA_OUTBOX_BATCH", default=5000)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: forms carry the token (htmx posts the form's own fields).
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -406,16 +408,42 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Logs (motcua/logging.py, docs/operations-logs.md): one JSON object a line in production
+# (LOG_FORMAT=json), text in development; every record carries the request id, and digit runs
+# that may be a phone or ID number are masked before any handler writes them.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or plain.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "motcua.logging.RequestIdFilter"},
+        "mask_personal_data": {"()": "motcua.logging.MaskPersonalDataFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "motcua.logging.PlainFormatter"},
+        "json": {"()": "motcua.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+            "filters": ["request_id", "mask_personal_data"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own loggers go through the handler above only (not also its plain
+        # development console), so each line is written once, filtered and masked.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # runserver's access lines: motcua.request writes a better one.
+        "django.server": {"level": "WARNING"},
         "weasyprint": {"level": "ERROR"}, "fontTools": {"level": "ERROR"},
         # Login attempts stay in the log (axes.handlers); its start-up banner does not.
         "axes.apps": {"level": "WARNING"},
+        # Celery's "succeeded in …: <return value>" lines may hold personal data, and
+        # motcua.task writes the outcome of every task already (motcua/celery.py).
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
@@ -468,6 +496,34 @@ MIDDLEWARE.insert(
 )
 
 # === Content Security Policy, structured logs: motcua/middleware.py, motcua/logging.py ===
+# Content Security Policy (django-csp; docs/operations-logs.md "Content Security Policy"): no
+# inline script, style attribute or handler anywhere; our own files only. Forms post to us, or
+# to the payment gateway's page (a form's redirect there counts as a form target).
+from urllib.parse import urlsplit as _urlsplit  # noqa: E402
+
+from csp.constants import NONE as _CSP_NONE  # noqa: E402
+from csp.constants import SELF as _CSP_SELF  # noqa: E402
+
+_form_targets = [_CSP_SELF]
+if PAYMENT_GATEWAY_URL:
+    _gateway = _urlsplit(PAYMENT_GATEWAY_URL)
+    _form_targets.append(f"{_gateway.scheme}://{_gateway.netloc}")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_CSP_SELF],
+        "script-src": [_CSP_SELF],
+        "style-src": [_CSP_SELF],
+        "img-src": [_CSP_SELF, "data:"],
+        "font-src": [_CSP_SELF],
+        "connect-src": [_CSP_SELF],
+        "object-src": [_CSP_NONE],
+        "base-uri": [_CSP_SELF],
+        "form-action": _form_targets,
+        "frame-ancestors": [_CSP_NONE],
+    },
+}
+# The worker and beat log through LOGGING (motcua.celery connects setup_logging).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # === Staff access audit and change history: audit/ ===
 # Staff access log (audit.AccessRecord) and change history (django-simple-history), see

@@ -193,11 +193,17 @@ def _plain(data: Mapping[str, object]) -> dict:
         if isinstance(value, list):
             value = value[0] if len(value) == 1 else value
         if isinstance(value, str):
-            value = value[:200]
+            value = _storable(value, 200)
         elif not isinstance(value, int | bool) or isinstance(value, bool):
-            value = str(value)[:200]
-        plain[str(key)[:40]] = value
+            value = _storable(str(value), 200)
+        plain[_storable(str(key), 40)] = value
     return plain
+
+
+def _storable(value: str, limit: int) -> str:
+    """PostgreSQL's text and jsonb hold neither NUL nor lone surrogates: a forged answer carrying
+    them is still logged (without them) and refused, instead of failing the request."""
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")[:limit]
 
 
 def _log(payment, data, source, remote_addr, outcome, reason) -> None:
