@@ -5,7 +5,7 @@ personal data (its page, a file, an official document, an API detail) or exports
 dossiers (one row for the export, with its filters and its count). It is append-only three
 times over: ``save()`` refuses to update, ``delete()`` and queryset writes refuse, and on
 PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE (migration 0002). The one deleter is
-``manage.py prune_access_log`` (retention, docs/operations-audit.md), which the trigger lets
+``manage.py prune_access_log`` (retention, docs/operations.md "Staff access log"), which the trigger lets
 through only inside its own transaction.
 
 The change history of the catalogue and the settings is django-simple-history's: the

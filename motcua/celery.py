@@ -46,7 +46,7 @@ def _first_heartbeat(sender=None, **kwargs):
     app.send_task("motcua.heartbeat")
 
 
-# Task logs (docs/operations-logs.md): the request id travels in the message headers, and every
+# Task logs (docs/operations.md "Logs"): the request id travels in the message headers, and every
 # task run ends with one line on logger "motcua.task" saying how it went.
 task_logger = logging.getLogger("motcua.task")
 REQUEST_ID_HEADER = "request_id"

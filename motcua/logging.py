@@ -1,5 +1,5 @@
 """Structured logs: one JSON object a line in production, the request id on every record, no
-personal data (docs/operations-logs.md).
+personal data (docs/operations.md "Logs").
 
 The request id lives in a context variable: ``motcua.middleware.RequestIdMiddleware`` sets it
 for a web request, ``motcua.celery`` carries it in a task's message headers and sets it again

@@ -408,7 +408,7 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-# Logs (motcua/logging.py, docs/operations-logs.md): one JSON object a line in production
+# Logs (motcua/logging.py, docs/operations.md "Logs"): one JSON object a line in production
 # (LOG_FORMAT=json), text in development; every record carries the request id, and digit runs
 # that may be a phone or ID number are masked before any handler writes them.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "plain")
@@ -496,7 +496,7 @@ MIDDLEWARE.insert(
 )
 
 # === Content Security Policy, structured logs: motcua/middleware.py, motcua/logging.py ===
-# Content Security Policy (django-csp; docs/operations-logs.md "Content Security Policy"): no
+# Content Security Policy (django-csp; docs/operations.md "Content Security Policy"): no
 # inline script, style attribute or handler anywhere; our own files only. Forms post to us, or
 # to the payment gateway's page (a form's redirect there counts as a form target).
 from urllib.parse import urlsplit as _urlsplit  # noqa: E402
@@ -527,7 +527,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # === Staff access audit and change history: audit/ ===
 # Staff access log (audit.AccessRecord) and change history (django-simple-history), see
-# docs/operations-audit.md. Access records are kept AUDIT_ACCESS_RETENTION_DAYS (2 years by
+# docs/operations.md "Staff access log". Access records are kept AUDIT_ACCESS_RETENTION_DAYS (2 years by
 # default); `manage.py prune_access_log` is their only deleter and refuses younger rows.
 AUDIT_ACCESS_RETENTION_DAYS = env.int("AUDIT_ACCESS_RETENTION_DAYS", default=730)
 # The catalogue and the settings are written through their services: the admin's history pages

@@ -5,7 +5,7 @@ Two escapes, each needing a setting only its own caller makes:
 
 * DELETE, when the transaction has set ``motcua.audit_prune = 'on'`` (``SET LOCAL``): only
   ``manage.py prune_access_log`` does, to delete rows past the retention period
-  (``audit.services.access_log_prune``; docs/operations-audit.md). UPDATE has no escape.
+  (``audit.services.access_log_prune``; docs/operations.md "Staff access log"). UPDATE has no escape.
 * TRUNCATE on test databases, with the session setting the dossier event log's trigger
   already honours (``motcua.allow_event_truncate``, set by dossiers/apps.py on connections to
   a test database only): the test framework empties every table between transactional tests.
