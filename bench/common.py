@@ -233,6 +233,16 @@ def write_json(path: str | None, data: dict) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def redis_answers(url: str) -> bool:
+    """Whether a Redis answers PING at ``url`` (within a second)."""
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except Exception:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -210,9 +210,14 @@ def main() -> int:
     common.close_connections()
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
     results: dict[str, list[common.LoadResult]] = {"minimal": [], "reception": []}
+    # The broker production uses (Redis) when one answers on the usual port: each reception
+    # publishes its delivery task, and the demo's file-system broker writes a file for it.
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    broker_env = {"REDIS_URL": redis_url} if common.redis_answers(redis_url) else {}
+    print(f"broker: {'Redis ' + redis_url if broker_env else 'file system (no Redis answered)'}")
     with tempfile.TemporaryDirectory(prefix="bench-broker-") as broker, common.gunicorn(
         url=url, settings="bench.minimal_settings", workers=args.workers,
-        env={"BROKER_DIR": broker},
+        env={"BROKER_DIR": broker, **broker_env},
     ) as server:
         kept = preflight(server.base, token, candidates)
         if not kept:
@@ -235,6 +240,10 @@ def main() -> int:
                 print(f"round {round_no}: {name:<9} {result.rps:8.1f} req/s, "
                       f"p50 {result.latency_ms['p50']:.1f} ms, p95 {result.latency_ms['p95']:.1f} ms, "
                       f"errors {result.errors} ({result.driver}) {result.status}")
+    if broker_env:  # the delivery tasks nobody consumed
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
     pdf = render_times(args.renders)
     cpu = cpu_per_request(token, kept, args.cpu) if args.cpu else None
 
