@@ -217,6 +217,15 @@ class Dossier(ConcurrentTransitionMixin, models.Model):
                 fields=["current_unit", "due_at"], name="dossier_due_soon_idx",
                 condition=Q(is_due_soon=True, state__in=OPEN_STATES),
             ),
+            # The reports' summary tables and live tail read dossiers by the moment they were
+            # received, became ready or closed (docs/reports.md "Summary tables"); a dossier
+            # enters the last two only when it gets there.
+            models.Index(fields=["received_at"], name="dossier_received_at_idx",
+                         condition=Q(received_at__isnull=False)),
+            models.Index(fields=["result_ready_at"], name="dossier_result_ready_at_idx",
+                         condition=Q(result_ready_at__isnull=False)),
+            models.Index(fields=["closed_at"], name="dossier_closed_at_idx",
+                         condition=Q(closed_at__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["code"], name="dossiers_dossier_code_key"),
@@ -374,6 +383,10 @@ class DossierStep(models.Model):
         ]
         indexes = [
             models.Index(fields=["unit", "dossier"], name="dossier_step_unit_idx"),
+            # The reports' summary tables and live tail: steps finished in a period
+            # (docs/reports.md "Summary tables"); an unfinished step has no entry.
+            models.Index(fields=["finished_at"], name="dossier_step_finished_idx",
+                         condition=Q(finished_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

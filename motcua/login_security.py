@@ -151,3 +151,13 @@ class TokenLoginView(ObtainAuthToken):
 
 def _otp_refusal(code: str, status: int) -> Response:
     return Response({"code": code, "detail": twofactor.api_message(code)}, status=status)
+
+
+def axes_username(request, credentials=None) -> str | None:
+    """The user name axes records and locks: at most the model's 150 characters (a longer one
+    is no user name of ours, and axes' own column holds 255 — a longer one failed the login
+    with a 500). Otherwise as axes' default: from the credentials, else the request's
+    (DRF: ``request.data``) ``username``."""
+    source = credentials or getattr(request, "data", None) or request.POST
+    value = source.get("username")
+    return None if value is None else str(value)[:150]

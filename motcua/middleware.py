@@ -1,9 +1,12 @@
 import logging
 import time
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
+from django.http import HttpResponseBadRequest
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
+from django.utils.translation import gettext
 
 from motcua.logging import accept_request_id, bind_request_id, unbind_request_id
 
@@ -73,3 +76,19 @@ class RequestIdMiddleware:
             extra={"method": request.method, "path": request.path, "status": status,
                    "duration_ms": duration_ms, "user_id": user_id},
         )
+
+
+class RefuseNulMiddleware:
+    """A NUL byte never belongs in a path or a query string, and PostgreSQL can neither store
+    nor compare one: refuse it at the door (400) rather than fail deep in a query (500)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raw = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or b"\x00" in unquote_to_bytes(raw):
+            return HttpResponseBadRequest(
+                gettext("Yêu cầu chứa ký tự không hợp lệ."), content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)

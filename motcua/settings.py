@@ -64,6 +64,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every log line of the request carries its id (motcua.middleware.RequestIdMiddleware).
     "motcua.middleware.RequestIdMiddleware",
+    # Before anything reads the session or the database: a NUL byte gets a 400, not a 500.
+    "motcua.middleware.RefuseNulMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -156,6 +158,8 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The same address as the public throttles: X-Forwarded-For only behind NUM_PROXIES proxies.
 AXES_CLIENT_IP_CALLABLE = "dossiers.public.proof.client_ip"
 AXES_LOCKOUT_CALLABLE = "motcua.login_security.lockout_response"
+# A user name axes can store (its column holds 255; ours are at most 150 characters).
+AXES_USERNAME_CALLABLE = "motcua.login_security.axes_username"
 AXES_HTTP_RESPONSE_CODE = 429
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "staff-home"
@@ -328,6 +332,13 @@ CELERY_BEAT_SCHEDULE["weekly-report"] = {
     "task": "reports.build_weekly_report",
     "schedule": crontab(minute=0, hour=7, day_of_week="mon"),
     "options": {"expires": 6 * 3600},
+}
+# The reports' summary tables (reports/figures.py, docs/reports.md "Summary tables"): yesterday,
+# today and the days the event log says changed; idempotent, skips while another rebuild runs.
+CELERY_BEAT_SCHEDULE["refresh-report-figures"] = {
+    "task": "reports.refresh_figures",
+    "schedule": env.float("MOTCUA_REPORT_FIGURES_SECONDS", 600.0),
+    "options": {"expires": 540},
 }
 # The deadline sweep (dossiers/deadlines.py, docs/deadlines.md): every 5 minutes from 07:00 to
 # 17:59, Monday to Saturday (make-up working Saturdays), and once just after midnight to catch

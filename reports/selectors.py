@@ -8,6 +8,10 @@ of queries does not depend on the period, the slice or the rows.
 
 The summaries, the trend, the staff figures and the dashboard lists may lag a few seconds: they
 read from the replica when there is one (``@lagging()``, :mod:`motcua.db`).
+
+For the whole province (or an agency) the summaries, the trend and the dashboard's step figures
+are read from the summary tables (:mod:`reports.stored`, docs/reports.md "Summary tables") and
+lag up to one refresh; ``live=True`` counts them here instead, as the reference definition.
 """
 
 from __future__ import annotations
@@ -312,12 +316,15 @@ class Summary:
     group_by: str | None
     totals: dict
     rows: list[dict] = field(default_factory=list)
+    #: When the stored part of the figures was built (``None``: all counted live).
+    figures_at: datetime | None = None
 
     def as_dict(self) -> dict:
         return {
             "from": self.period.start.isoformat(),
             "to": self.period.end.isoformat(),
             "group_by": self.group_by,
+            "figures_at": self.figures_at.isoformat() if self.figures_at else None,
             "totals": self.totals,
             "rows": self.rows,
         }
@@ -447,7 +454,7 @@ def _sum(rows) -> dict:
 @lagging()
 def report_summaries(
     *, period: Period, group_bys: Sequence[str], scope: Scope | None = None,
-    agency_id: int | None = None, now: datetime | None = None,
+    agency_id: int | None = None, now: datetime | None = None, live: bool = False,
 ) -> dict[str, Summary]:
     """Several slices of the same period from one pass: the dossiers are grouped once by all
     the slices' columns together and rolled up per slice in Python (a few hundred groups), so
@@ -459,13 +466,7 @@ def report_summaries(
             raise ValidationError(
                 _("Không thể nhóm theo “%(g)s”.") % {"g": group_by}, code="invalid_group_by"
             )
-    keys = tuple(GROUPS[g][0] for g in group_bys)
-    merged = _merge(
-        _dossier_counts(period, scope, agency_id, keys, False, now),
-        _apology_counts(period, scope, agency_id, tuple(GROUPS[g][1] for g in group_bys)),
-        _rating_counts(period, scope, agency_id, tuple(f"dossier__{k}" for k in keys), False),
-        _attachment_counts(period, scope, agency_id, tuple(f"dossier__{k}" for k in keys)),
-    )
+    merged, figures_at = _counts(period, scope, agency_id, tuple(group_bys), now, live)
     totals = _complete(_sum(merged.values()))
     out = {}
     for i, group_by in enumerate(group_bys):
@@ -473,16 +474,45 @@ def report_summaries(
         for k, values in merged.items():
             rolled.setdefault(k[i], []).append(values)
         out[group_by] = _with_rows(
-            Summary(period=period, group_by=group_by, totals=totals), group_by,
-            {k: _sum(rows) for k, rows in rolled.items()},
+            Summary(period=period, group_by=group_by, totals=totals, figures_at=figures_at),
+            group_by, {k: _sum(rows) for k, rows in rolled.items()},
         )
     return out
+
+
+def _live_counts(period: Period, scope: Scope, agency_id, group_bys: tuple[str, ...],
+                 now: datetime | None) -> dict:
+    """Every figure counted on the dossier, letter, rating, attachment and payment tables
+    (the reference definition; the path of unit-scoped readers and of periods the summary
+    tables do not cover)."""
+    keys = tuple(GROUPS[g][0] for g in group_bys) or None
+    return _merge(
+        _dossier_counts(period, scope, agency_id, keys, False, now),
+        _apology_counts(period, scope, agency_id,
+                        tuple(GROUPS[g][1] for g in group_bys) or None),
+        _rating_counts(period, scope, agency_id,
+                       tuple(f"dossier__{k}" for k in keys) if keys else None, False),
+        _attachment_counts(period, scope, agency_id,
+                           tuple(f"dossier__{k}" for k in keys) if keys else None),
+    )
+
+
+def _counts(period: Period, scope: Scope, agency_id, group_bys: tuple[str, ...],
+            now: datetime | None, live: bool) -> tuple[dict, datetime | None]:
+    """``({key tuple: figures}, when the stored part was built)``: from the summary tables when
+    they cover the period's start, else live."""
+    from reports.stored import stored_counts, summary_state
+
+    state = None if live else summary_state(period, scope)
+    if state is None:
+        return _live_counts(period, scope, agency_id, group_bys, now), None
+    return stored_counts(period, scope, agency_id, group_bys, now, state), state.built_at
 
 
 @lagging()
 def report_summary(
     *, period: Period, scope: Scope | None = None, agency_id: int | None = None,
-    group_by: str | None = None, now: datetime | None = None,
+    group_by: str | None = None, now: datetime | None = None, live: bool = False,
 ) -> Summary:
     """The figures of the period, for the whole scope (``totals``) and per ``group_by`` value
     (``rows``, largest intake first). A fixed number of queries whatever the number of rows:
@@ -495,17 +525,13 @@ def report_summary(
             _("Không thể nhóm theo “%(g)s”.") % {"g": group_by}, code="invalid_group_by"
         )
     if group_by is None:
-        merged = _merge(
-            _dossier_counts(period, scope, agency_id, None, False, now),
-            _apology_counts(period, scope, agency_id, None),
-            _rating_counts(period, scope, agency_id, None, False),
-            _attachment_counts(period, scope, agency_id, None),
-        )
-        return Summary(period=period, group_by=None, totals=_complete(_sum(merged.values())))
+        merged, figures_at = _counts(period, scope, agency_id, (), now, live)
+        return Summary(period=period, group_by=None, totals=_complete(_sum(merged.values())),
+                       figures_at=figures_at)
     key, apology_key, multi = GROUPS[group_by]
     if not multi:
         return report_summaries(period=period, group_bys=[group_by], scope=scope,
-                                agency_id=agency_id, now=now)[group_by]
+                                agency_id=agency_id, now=now, live=live)[group_by]
     # A dossier is in several rows: the totals are counted on their own.
     merged = _merge(
         _dossier_counts(period, scope, agency_id, (key,), True, now),
@@ -514,7 +540,7 @@ def report_summary(
         _attachment_counts(period, scope, agency_id, (f"dossier__{key}",)),
     )
     return _with_rows(
-        report_summary(period=period, scope=scope, agency_id=agency_id, now=now),
+        report_summary(period=period, scope=scope, agency_id=agency_id, now=now, live=live),
         group_by, {k[0]: values for k, values in merged.items()},
     )
 
@@ -606,14 +632,36 @@ def figure_dossiers(
 
 
 @lagging()
-def weekly_trend(*, weeks: int = 12, scope: Scope | None = None, today: date | None = None
-                 ) -> list[dict]:
+def weekly_trend(*, weeks: int = 12, scope: Scope | None = None, today: date | None = None,
+                 live: bool = False) -> list[dict]:
     """Received, resolved, resolved late and on-time share per ISO week, the last ``weeks``
-    weeks up to this one: one scan, three conditional counts per week."""
+    weeks up to this one: from the summary tables (per day, rolled up by week) when they are
+    built and the reader is not unit-scoped; else one scan, three conditional counts a week."""
     scope = scope or Scope()
     today = today or timezone.localdate()
     this_monday = today - timedelta(days=today.weekday())
     first = this_monday - timedelta(weeks=weeks - 1)
+    if not live and scope.unit_ids is None:
+        from reports.models import FigureState
+        from reports.stored import stored_trend
+
+        state = FigureState.objects.filter(pk=1).first()
+        if state is not None and state.built_through is not None:
+            days = stored_trend(first, first + timedelta(weeks=weeks, days=-1), scope, state)
+            out = []
+            for i in range(weeks):
+                monday = first + timedelta(weeks=i)
+                year, week, _day = monday.isocalendar()
+                week_days = [days.get(monday + timedelta(days=j), {}) for j in range(7)]
+                n = sum(d.get("resolved", 0) for d in week_days)
+                late_n = sum(d.get("resolved_late", 0) for d in week_days)
+                out.append({
+                    "monday": monday, "label": f"{week:02d}/{year}",
+                    "received": sum(d.get("received", 0) for d in week_days),
+                    "resolved": n, "resolved_late": late_n,
+                    "on_time_share": _share(n - late_n, n),
+                })
+            return out
     bounds = [datetime.combine(first + timedelta(weeks=i), time.min, tzinfo=TZ)
               for i in range(weeks + 1)]
     late = late_q()
@@ -676,13 +724,17 @@ STAFF_COLUMNS = {"officer": ("handler_id", "at_fault_officer_id"),
 
 @lagging()
 def staff_performances(*, period: Period, scope: Scope | None = None,
-                       bys: Sequence[str] = ("officer", "unit")) -> dict[str, list[dict]]:
+                       bys: Sequence[str] = ("officer", "unit"), with_dossiers: bool = True,
+                       with_ratings: bool = True, live: bool = False) -> dict[str, list[dict]]:
     """Per officer and per unit: steps finished in the period, on time and late (each step
     against its own deadline), the dossiers they belong to, apology letters at their charge,
     and the ratings of the dossiers they worked on (a rating counts once per officer or unit).
 
     The steps are read once for both views (``GROUPING SETS ((unit_id), (handler_id))``: the
-    step table is the largest of all and has no index on ``finished_at``)."""
+    step table is the largest of all). Without ``with_dossiers`` (the dashboard, which shows
+    only steps late and letters) the steps come from the summary table
+    (:class:`~reports.models.DailyStaffFigure`) and ``dossiers`` is 0; without
+    ``with_ratings`` the ratings are not read (0)."""
     from django.contrib.auth import get_user_model
     from django.db import connections
 
@@ -700,18 +752,27 @@ def staff_performances(*, period: Period, scope: Scope | None = None,
     inner, params = steps.order_by().values(
         "unit_id", "handler_id", "on_time", "dossier_id").query.sql_with_params()
     handled: dict[str, dict] = {"officer": {}, "unit": {}}
-    with connections[replica_alias()].cursor() as cursor:
-        cursor.execute(
-            "SELECT unit_id, handler_id, GROUPING(unit_id), count(*), "
-            "count(*) FILTER (WHERE on_time), count(*) FILTER (WHERE NOT on_time), "
-            "count(DISTINCT dossier_id) "
-            f"FROM ({inner}) steps GROUP BY GROUPING SETS ((unit_id), (handler_id))", params,
-        )
-        for unit_id, handler_id, not_by_unit, n, on_time, late, dossiers in cursor.fetchall():
-            by, k = ("officer", handler_id) if not_by_unit else ("unit", unit_id)
-            if k is not None:
-                handled[by][k] = {"handled": n, "n_on_time": on_time, "n_late": late,
-                                  "dossiers": dossiers}
+    stored = None
+    if not (with_dossiers or live) and scope.unit_ids is None:
+        from reports.stored import stored_staff, summary_state
+
+        state = summary_state(period, scope)
+        stored = stored_staff(period, state) if state is not None else None
+    if stored is not None:
+        handled = stored
+    else:
+        with connections[replica_alias()].cursor() as cursor:
+            cursor.execute(
+                "SELECT unit_id, handler_id, GROUPING(unit_id), count(*), "
+                "count(*) FILTER (WHERE on_time), count(*) FILTER (WHERE NOT on_time), "
+                "count(DISTINCT dossier_id) "
+                f"FROM ({inner}) steps GROUP BY GROUPING SETS ((unit_id), (handler_id))", params,
+            )
+            for unit_id, handler_id, not_by_unit, n, on_time, late, dossiers in cursor.fetchall():
+                by, k = ("officer", handler_id) if not_by_unit else ("unit", unit_id)
+                if k is not None:
+                    handled[by][k] = {"handled": n, "n_on_time": on_time, "n_late": late,
+                                      "dossiers": dossiers}
     out = {}
     for by in bys:
         column, apology_column = STAFF_COLUMNS[by]
@@ -720,7 +781,7 @@ def staff_performances(*, period: Period, scope: Scope | None = None,
             .filter(scope.dossier_q("dossier__")).exclude(**{f"{apology_column}__isnull": True})
             .order_by().values_list(apology_column).annotate(n=Count("id"))
         )
-        rated = {
+        rated = {} if not with_ratings else {
             r["k"]: r for r in Rating.objects.filter(created_at__gte=s, created_at__lt=e)
             .filter(scope.dossier_q("dossier__"))
             .exclude(**{f"dossier__steps__{column}__isnull": True})

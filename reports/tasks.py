@@ -21,3 +21,15 @@ def email_weekly_report(report_id: int) -> None:
     from reports.services import weekly_report_email
 
     weekly_report_email(report_id=report_id)
+
+
+@shared_task(name="reports.refresh_figures", acks_late=True, ignore_result=True)
+def refresh_figures() -> str:
+    """Keep the summary tables current (beat, every 10 minutes): yesterday, today and the days
+    the event log says changed. Idempotent; a run that finds another one going skips."""
+    from reports.figures import figures_refresh
+
+    done = figures_refresh()
+    if done is None:
+        return "skipped: another rebuild is running"
+    return f"{done['rows']} rows, {len(done['ranges'])} ranges, {done['seconds']:.1f} s"

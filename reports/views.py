@@ -149,7 +149,8 @@ def dashboard(request):
     late_procedures = most_late(by_procedure.rows)
     # Units at fault: their own steps finished late, and the apology letters charged to them.
     late_units = sorted(
-        (r for r in staff_performances(period=period, scope=scope, bys=("unit",))["unit"]
+        (r for r in staff_performances(period=period, scope=scope, bys=("unit",),
+                                       with_dossiers=False, with_ratings=False)["unit"]
          if r["late"] or r["apologies"]),
         key=lambda r: (-r["late"] - r["apologies"], str(r["label"])))[:10]
     trend = weekly_trend(weeks=12, scope=scope, today=period.end)
@@ -362,6 +363,9 @@ def control_sheet_xlsx(request, code: str):
     except DomainError as exc:
         return HttpResponse(str(exc.message), status=exc.status,
                             content_type="text/plain; charset=utf-8")
+    from audit.services import access_record_document
+
+    access_record_document(request=request, dossier=dossier, kind="control-sheet.xlsx")
     return xlsx_response(data, f"{dossier.code}-phieu-kiem-soat.xlsx")
 
 
@@ -383,7 +387,8 @@ def public_figures_data(today=None) -> dict:
     try:
         period = Period(today.replace(month=1, day=1), today)
         summary = report_summary(period=period, group_by="agency")
-        data = {"period": period, "totals": summary.totals, "rows": summary.rows[:30]}
+        data = {"period": period, "totals": summary.totals, "rows": summary.rows[:30],
+                "figures_at": summary.figures_at}
         cache.set(fresh_key, data, PUBLIC_CACHE_SECONDS)
         cache.set(stale_key, data, 7 * 24 * 3600)
     finally:
@@ -396,7 +401,7 @@ def public_figures(request):
     data = public_figures_data()
     t = data["totals"]
     return render(request, "reports/public.html", {
-        "period": data["period"], "t": t,
+        "period": data["period"], "t": t, "figures_at": data.get("figures_at"),
         "headline": [
             (_("Hồ sơ giải quyết đúng hạn"), _pct(t["on_time_share"]), "ok"),
             (_("Người dân hài lòng"), _pct(t["satisfied_share"]), "ok"),

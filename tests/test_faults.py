@@ -365,7 +365,8 @@ class Worker:
         queue = folder / "queue"
         queue.mkdir(parents=True, exist_ok=True)
         (folder / "processed").mkdir(exist_ok=True)
-        self.sender = Celery("faults-sender", broker="filesystem://")
+        # Not the current app: shared tasks elsewhere in the run must keep using ours.
+        self.sender = Celery("faults-sender", broker="filesystem://", set_as_current=False)
         self.sender.conf.broker_transport_options = {
             "data_folder_in": str(queue), "data_folder_out": str(queue),
             "processed_folder": str(folder / "processed"), "store_processed": False,
@@ -452,9 +453,10 @@ def quiet_broker(org):
     their outbox rows wait for the worker under test."""
     from motcua.celery import app
 
+    previous = app.conf.task_always_eager
     app.conf.task_always_eager = False
     yield
-    app.conf.task_always_eager = True
+    app.conf.task_always_eager = previous
 
 
 def late_dossiers(org, version, n: int) -> list[Dossier]:

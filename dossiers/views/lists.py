@@ -577,7 +577,8 @@ def _picks(values: list[str]) -> list[tuple[str, int | None]]:
         if not code or code in seen:
             continue
         seen.add(code)
-        out.append((code, int(version) if version.isdigit() else None))
+        # Beyond 9 digits no version we issued: "not given", and the service answers.
+        out.append((code, int(version) if version.isdigit() and len(version) <= 9 else None))
     return out
 
 
