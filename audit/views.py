@@ -146,7 +146,6 @@ def history(request):
     qs = form.querystring() if form.is_bound else ""
     return render(request, "audit/history.html", {
         "form": form, "page": page, "filter_qs": qs,
-        "page_url_prefix": "?" + (qs + "&" if qs else "") + "page=",
     })
 
 
