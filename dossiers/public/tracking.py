@@ -460,8 +460,9 @@ def _load(code: str, phone: str) -> _Row | None:
     """The dossier whose code (or provisional code) is ``code`` and phone ``phone`` (both
     clean), with everything the page shows. On PostgreSQL one query, a statement prepared
     once per database session: planning this query costs several times its execution, and a
-    prepared statement is planned once (sessions live ``CONN_MAX_AGE``; a pooler in
-    transaction mode would need ``max_prepared_statements``). Elsewhere (the SQLite demo)
+    prepared statement is planned once (sessions live ``CONN_MAX_AGE``; behind a pooler in
+    transaction mode see docs/scaling.md "Connection pooling": SQL ``PREPARE`` is per server session,
+    which such a pooler does not keep). Elsewhere (the SQLite demo)
     the ORM, in five queries."""
     if connection.vendor != "postgresql":
         return _load_portable(code, phone)
