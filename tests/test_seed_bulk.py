@@ -38,7 +38,7 @@ NOW = datetime(2026, 11, 18, 15, 0, tzinfo=TZ)
 N = 2000
 CODE = re.compile(r"^(?P<agency>\d{3}\.\d{2}\.\d{2}\.H\d{2})-(?P<day>\d{6})-(?P<seq>\d{4,})$")
 LOADED = ["dossiers_dossier", "dossiers_dossierstep", "dossiers_dossierevent",
-          "dossiers_dossierdocument"]
+          "dossiers_dossierdocument", "dossiers_apology", "ratings_rating"]
 
 postgres_only = pytest.mark.skipif(
     "connection.vendor != 'postgresql'", reason="seed_bulk writes with PostgreSQL's SQL"
@@ -353,6 +353,23 @@ def test_the_officer_queue_reads_the_bulk_data(data, django_assert_max_num_queri
     assert all(r.current_handler_id in (None, officer.pk) for r in rows)
 
 
+def test_returned_dossiers_are_rated_by_about_three_in_ten(data):
+    """Ratings come with the load (same draws as ``seed_bulk_ratings``, which then finds
+    nothing left to rate), given after the return and never after now."""
+    from ratings.models import Rating
+
+    returned = Dossier.objects.filter(state=State.RETURNED).count()
+    ratings = list(Rating.objects.select_related("dossier"))
+    assert data["result"].ratings == len(ratings)
+    assert 0.22 <= len(ratings) / returned <= 0.38, len(ratings) / returned
+    levels = Counter(r.overall for r in ratings)
+    assert levels["very_satisfied"] > levels["satisfied"] > levels["dissatisfied"] > 0
+    for r in ratings:
+        assert r.dossier.state == State.RETURNED
+        assert r.dossier.returned_at <= r.created_at <= max(NOW, r.dossier.returned_at)
+    assert bulk.seed_bulk_ratings() == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # What must not change
 # ---------------------------------------------------------------------------------------------
@@ -360,6 +377,24 @@ def test_the_officer_queue_reads_the_bulk_data(data, django_assert_max_num_queri
 
 def test_indexes_constraints_and_triggers_are_as_before(data):
     assert _schema() == data["schema_before"]
+
+
+def test_partial_and_expression_indexes_are_rebuilt_not_kept_live(data):
+    """Their definitions round-trip (Django's ``IN`` words), so a large load builds them once
+    at the end instead of updating them row by row."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "SELECT i.indexrelid::regclass::text FROM pg_index i WHERE i.indrelid = "
+            "'dossiers_dossier'::regclass AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL)"
+        )
+        special = {name for (name,) in cur.fetchall()}
+        window = bulk.LoadWindow(cur, tables=bulk.loaded_tables(), rebuild=True)
+        window.open()
+        rebuilt = {d.split()[2] if d.split()[1] == "INDEX" else d.split()[3]
+                   for d in window.indexes}
+        transaction.set_rollback(True)
+    assert len(special) >= 5
+    assert special <= rebuilt, special - rebuilt
 
 
 def test_the_event_log_stays_append_only(data):
