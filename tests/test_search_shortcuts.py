@@ -47,3 +47,22 @@ def test_a_whole_code_of_a_dossier_out_of_sight_finds_nothing(org, version, froz
     mine = receive(org, version)
     assert found(org.leader_b, mine.code)[0] == set()  # another agency's leader
     assert found(org.leader_b, "0912345678")[0] == set()
+
+
+def test_the_api_list_counts_up_to_its_cap_and_says_more_beyond(org, version, frozen, monkeypatch):
+    from rest_framework.test import APIClient
+
+    from dossiers.api.views import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "COUNT_CAP", 3)
+    for _ in range(5):
+        receive(org, version)
+    client = APIClient()
+    client.force_authenticate(org.superuser)
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get("/api/v1/dossiers/").json()
+    assert body["count"] == 4  # the cap + 1: "more than 3"
+    counts = [q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 4" in sql for sql in counts), counts
+    assert len(body["results"]) == 4  # pages end at the cap: narrow the filter for the rest
+    assert client.get("/api/v1/dossiers/", {"page": 2}).status_code == 404
