@@ -233,7 +233,9 @@ def measure_pages(rounds: int, sample: int = 20) -> list[list]:
                 ("staff search by name (whole table)",
                  [f"/staff/dossiers/tra-cuu/?q={family.replace(' ', '+')}"]),
                 ("staff search by code", [f"/staff/dossiers/tra-cuu/?q={picked[1][0]}"]),
-                ("staff search by phone", [f"/staff/dossiers/tra-cuu/?q={picked[2][2][-6:]}"]),
+                ("staff search by whole phone", [f"/staff/dossiers/tra-cuu/?q={picked[2][2]}"]),
+                ("staff search by last 6 digits of a phone",
+                 [f"/staff/dossiers/tra-cuu/?q={picked[2][2][-6:]}"]),
                 ("API list, page 1", ["/api/v1/dossiers/"]),
                 ("API list, page 10,001", ["/api/v1/dossiers/?page=10001"]),
             ]
