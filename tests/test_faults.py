@@ -370,6 +370,7 @@ class Worker:
         self.sender.conf.broker_transport_options = {
             "data_folder_in": str(queue), "data_folder_out": str(queue),
             "processed_folder": str(folder / "processed"), "store_processed": False,
+            "control_folder": str(folder / "control"),  # not ./control in the project
         }
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_TASK_ALWAYS_EAGER")}
         env.update(
