@@ -3,7 +3,7 @@ import time
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 from django.utils.translation import gettext
@@ -88,7 +88,8 @@ class RefuseNulMiddleware:
     def __call__(self, request):
         raw = request.META.get("QUERY_STRING", "")
         if "\x00" in request.path or b"\x00" in unquote_to_bytes(raw):
-            return HttpResponseBadRequest(
-                gettext("Yêu cầu chứa ký tự không hợp lệ."), content_type="text/plain; charset=utf-8"
-            )
+            message = gettext("Yêu cầu chứa ký tự không hợp lệ.")
+            if request.path.startswith("/api/"):  # the API's own error format
+                return JsonResponse({"code": "invalid_character", "detail": message}, status=400)
+            return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
         return self.get_response(request)

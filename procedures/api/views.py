@@ -131,6 +131,10 @@ class ProcedureViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(AppointmentSerializer(body).data)
 
 
+#: How far from today (in years) a reception moment may lie for the appointment endpoint.
+RECEIVED_AT_YEARS = 50
+
+
 def _received_at(raw: str | None) -> datetime:
     """An ISO 8601 moment; without an offset it is read as Vietnam's time."""
     raw = (raw or "").strip()
@@ -149,6 +153,13 @@ def _received_at(raw: str | None) -> datetime:
                               errors={"received_at": [message]})
     if timezone.is_naive(value):
         value = timezone.make_aware(value, timezone.get_default_timezone())
+    # The office calendar covers a window of years around today: a moment centuries away is
+    # a caller's mistake (400), not a reason to fail.
+    if abs(value.year - timezone.now().year) > RECEIVED_AT_YEARS:
+        out_of_range = _("Thời điểm tiếp nhận (received_at) phải trong vòng %(years)d năm so với "
+                         "hiện tại.") % {"years": RECEIVED_AT_YEARS}
+        raise ValidationError(out_of_range, code="invalid_received_at",
+                              errors={"received_at": [out_of_range]})
     return value
 
 
