@@ -195,3 +195,67 @@ def test_the_duplicate_foreign_key_indexes_are_gone_and_their_composites_stay():
         assert not [n for n in names if n.startswith(gone + "_")], gone
     assert {"dossier_agency_queue_idx", "dossier_queue_idx", "dossier_version_state_idx",
             "dossier_step_unique", "dossier_step_unit_idx", "dossier_event_dossier_idx"} <= names
+
+
+_GOOD = {"procedure": " 1.000656 ", "applicant": {"name": "Nguyễn Văn An", "id_number": "089085000123",
+                                                   "phone": "0912345678"}}
+RECEPTION_BODIES = [
+    _GOOD,
+    {**_GOOD, "channel": "post", "agency": " 000.20.02.H01 "},
+    {**_GOOD, "agency": "", "extra": [1, 2]},
+    {**_GOOD, "applicant": {**_GOOD["applicant"], "id_type": "passport", "email": "a@b.vn",
+                            "address": "  12 Lê Lợi  ", "unknown": 5}},
+    {**_GOOD, "documents": []},
+    {**_GOOD, "documents": [{"required_document": 3}, {"name": "Bản sao", "received": False,
+                                                       "originals": 0, "copies": 100}]},
+    # Everything below is left to the serializer (the fast path says None).
+    {**_GOOD, "procedure": "   "},
+    {**_GOOD, "procedure": 12},
+    {**_GOOD, "procedure": "a\x00b"},
+    {**_GOOD, "procedure": "a\ud800b"},
+    {**_GOOD, "channel": "fax"},
+    {**_GOOD, "channel": None},
+    {**_GOOD, "agency": None},
+    {**_GOOD, "applicant": "Nguyễn Văn An"},
+    {**_GOOD, "applicant": {"name": "An", "phone": "0912345678"}},
+    {**_GOOD, "applicant": {**_GOOD["applicant"], "phone": 912345678}},
+    {**_GOOD, "applicant": {**_GOOD["applicant"], "id_type": "cmnd"}},
+    {**_GOOD, "documents": {"required_document": 1}},
+    {**_GOOD, "documents": [{"required_document": "3"}]},
+    {**_GOOD, "documents": [{"required_document": True}]},
+    {**_GOOD, "documents": [{"originals": 101}]},
+    {**_GOOD, "documents": [{"copies": -1}]},
+    {**_GOOD, "documents": [{"received": "yes"}]},
+    {**_GOOD, "documents": [{"required_document": 10**40}]},
+    {**_GOOD, "documents": ["giấy khai sinh"]},
+    [_GOOD],
+    "procedure",
+]
+
+
+@pytest.mark.parametrize("body", RECEPTION_BODIES)
+def test_the_fast_reception_input_is_the_serializers_or_leaves_it_to_the_serializer(body):
+    """``reception_input`` answers exactly what ``DossierCreateSerializer`` validates, or None
+    (and the serializer then decides, with its own errors)."""
+    from dossiers.api.serializers import DossierCreateSerializer, reception_input
+
+    fast = reception_input(body)
+    serializer = DossierCreateSerializer(data=body)
+    valid = serializer.is_valid()
+    if fast is not None:
+        assert valid, serializer.errors
+        plain = {k: (dict(v) if k == "applicant" else [dict(d) for d in v]
+                     if k == "documents" else v) for k, v in serializer.validated_data.items()}
+        assert fast == plain
+    assert (fast is not None) == (RECEPTION_BODIES.index(body) < 6)
+
+
+def test_a_reception_body_the_fast_path_refuses_gets_the_serializers_errors(org, version, frozen):
+    client = APIClient()
+    client.force_authenticate(org.clerk)
+    body = {"procedure": version.procedure.code, "channel": "fax",
+            "applicant": {"name": "An", "id_number": "089085000123", "phone": "0912345678"}}
+    response = client.post(LIST, body, format="json")
+    assert response.status_code == 400
+    assert "channel" in response.json()["errors"]
+    assert not Dossier.objects.exists()

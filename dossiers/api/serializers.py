@@ -3,6 +3,8 @@ phones, procedures, states, permissions) live in the services, which answer in V
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -69,6 +71,82 @@ class DossierCreateSerializer(serializers.Serializer):
         many=True, required=False,
         help_text="Giấy tờ đã nhận; bỏ trống = đủ mọi giấy tờ bắt buộc.",
     )
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_APPLICANT_TEXTS = ("name", "id_number", "phone", "email", "address")
+_DOCUMENT_INTS = {"required_document": None, "originals": (0, 100), "copies": (0, 100)}
+
+
+def _plain_text(value) -> bool:
+    """A str that DRF's CharField takes as it is (no NUL, no lone surrogate)."""
+    return (
+        type(value) is str and "\x00" not in value
+        and (value.isascii() or _SURROGATES.search(value) is None)
+    )
+
+
+def reception_input(data) -> dict | None:
+    """What :class:`DossierCreateSerializer` validates ``data`` to, for a body of the plain
+    shape every desk client sends (a JSON object of strings; documents as integers and
+    booleans), without building the serializer's fields on every reception (their deep copies
+    cost a tenth of a reception, docs/dossier-lifecycle.md "Reception performance"). Anything
+    else — a missing or mistyped field, a number as a string, a blank procedure, an unknown
+    choice — gives None, and the serializer itself decides (with its error messages). A test
+    holds the two equal on every body this accepts."""
+    if type(data) is not dict:
+        return None
+    procedure, applicant = data.get("procedure"), data.get("applicant")
+    channel = data.get("channel", Channel.IN_PERSON.value)
+    if not _plain_text(procedure) or not procedure.strip() or type(applicant) is not dict:
+        return None
+    if type(channel) is not str or channel not in Channel.values:
+        return None
+    out = {"procedure": procedure.strip(), "channel": channel}
+    if "agency" in data:
+        if not _plain_text(data["agency"]):
+            return None
+        out["agency"] = data["agency"].strip()
+    person = {}
+    for key in _APPLICANT_TEXTS:
+        if key in applicant:
+            if not _plain_text(applicant[key]):
+                return None
+            person[key] = applicant[key]
+        elif key in ("name", "id_number", "phone"):
+            return None
+    if "id_type" in applicant:
+        if type(applicant["id_type"]) is not str or applicant["id_type"] not in IdType.values:
+            return None
+        person["id_type"] = applicant["id_type"]
+    out["applicant"] = person
+    if "documents" in data:
+        documents = data["documents"]
+        if type(documents) is not list:
+            return None
+        out["documents"] = []
+        for item in documents:
+            if type(item) is not dict:
+                return None
+            row = {}
+            for key, bounds in _DOCUMENT_INTS.items():
+                if key in item:
+                    value = item[key]
+                    if type(value) is not int or (bounds and not bounds[0] <= value <= bounds[1]):
+                        return None
+                    if bounds is None and abs(value) > 2**31:
+                        return None
+                    row[key] = value
+            if "name" in item:
+                if not _plain_text(item["name"]):
+                    return None
+                row["name"] = item["name"]
+            received = item.get("received", True)
+            if type(received) is not bool:
+                return None
+            row["received"] = received
+            out["documents"].append(row)
+    return out
 
 
 class DossierTransitionInputSerializer(serializers.Serializer):

@@ -32,6 +32,7 @@ from dossiers.api.serializers import (
     DossierTransitionInputSerializer,
     ErrorSerializer,
     receipt_data,
+    reception_input,
 )
 from dossiers.models import State
 from motcua.errors import DomainError, ValidationError
@@ -187,7 +188,7 @@ class DossierListCreateView(generics.ListCreateAPIView):
         return selectors.dossier_search(user=self.request.user, filters=filters)
 
     def create(self, request, *args, **kwargs):
-        data = _valid(DossierCreateSerializer, request.data)
+        data = reception_input(request.data) or _valid(DossierCreateSerializer, request.data)
         documents = data.get("documents")
         dossier = services.dossier_receive_at_desk(
             procedure=data["procedure"], agency=data.get("agency") or None,
