@@ -18,6 +18,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from dossiers.models import Dossier, DossierStep, State, Transition
+from motcua.db import execute_prepared
 from motcua.models import Agency, Role, StaffRole
 
 CLERK_TRANSITIONS = {
@@ -89,7 +90,7 @@ def _role_rows(user_id: int):
             "role", "unit_id", "unit__agency_id", "unit__is_reception", "unit__agency__kind"
         )
     with connection.cursor() as cursor:
-        cursor.execute(_ROLE_ROWS_SQL, [user_id])
+        execute_prepared(cursor, "motcua_staff_roles", _ROLE_ROWS_SQL, [user_id])
         return cursor.fetchall()
 
 
@@ -287,35 +288,84 @@ def queue_filter(user, *, to_assign: bool = False) -> Q:
     - clerks, for the agencies they receive for: online submissions to check, received
       dossiers to hand over, supplements awaited at the desk, results to hand back;
     - ``to_assign``: for a leader, the officer steps of their agencies with nobody assigned.
+
+    The same dossiers as the pieces of :func:`queue_pieces`, as one condition.
     """
+    q = NOTHING
+    for piece in _queue_terms(user, to_assign=to_assign):
+        q |= piece.condition
+    return q
+
+
+@dataclass(frozen=True)
+class QueuePiece:
+    """A part of a queue: ``where`` and, when ``unit_field`` is set, that field in ``units``.
+
+    Split so that a reader can take the piece one unit at a time: ``field IN (18 units)``
+    cannot be read in appointment order from any index, ``field = unit`` can (one ordered
+    range per unit, merged; ``dossiers.selectors.queue_page_rows``)."""
+
+    where: Q
+    unit_field: str | None = None
+    units: tuple[int, ...] = ()
+
+    @property
+    def condition(self) -> Q:
+        if self.unit_field is None:
+            return self.where
+        return self.where & Q(**{f"{self.unit_field}__in": self.units})
+
+
+def _queue_terms(user, *, to_assign: bool) -> list[QueuePiece]:
+    """The terms :func:`queue_filter` joins with OR (they may overlap: the desk's and a
+    clerk's step)."""
     staff = staff_of(user)
     if staff.user_id is None:
-        return NOTHING
+        return []
     if to_assign:
         agencies = staff.agencies_for(Role.LEADER)
         if not agencies and not staff.superuser:
-            return NOTHING
+            return []
         q = Q(current_role=Role.OFFICER, current_handler__isnull=True)
         if not staff.superuser:
             q &= Q(current_step__agency_id__in=agencies)
-        return q
+        return [QueuePiece(q)]
     if staff.superuser:
-        return Q()
-    q = NOTHING
+        return [QueuePiece(Q())]
+    terms = []
     officer_units = staff.units_for(Role.OFFICER)
     if officer_units:
-        q |= Q(current_role=Role.OFFICER, current_unit_id__in=officer_units) & (
-            Q(current_handler__isnull=True) | Q(current_handler_id=staff.user_id)
-        )
+        terms.append(QueuePiece(
+            Q(current_role=Role.OFFICER)
+            & (Q(current_handler__isnull=True) | Q(current_handler_id=staff.user_id)),
+            "current_unit_id", tuple(sorted(officer_units)),
+        ))
     for role in (Role.LEADER, Role.CLERK):
         units = staff.units_for(role)
         if units:
-            q |= Q(current_role=role, current_unit_id__in=units)
+            terms.append(QueuePiece(Q(current_role=role), "current_unit_id", tuple(sorted(units))))
     desk_states = [
         State.SUBMITTED, State.RECEIVED, State.SUPPLEMENT_REQUESTED, State.RESULT_READY,
     ]
     if staff.center_clerk:
-        q |= Q(state__in=desk_states)
+        terms.append(QueuePiece(Q(state__in=desk_states)))
     elif staff.reception_agencies:
-        q |= Q(state__in=desk_states, agency_id__in=staff.reception_agencies)
-    return q
+        terms.append(QueuePiece(Q(state__in=desk_states, agency_id__in=staff.reception_agencies)))
+    return terms
+
+
+def queue_pieces(user, *, to_assign: bool = False) -> list[QueuePiece]:
+    """:func:`queue_filter` as disjoint pieces: the steps of each role the user holds (by
+    unit), then the desk's work that is not already among them. Each dossier of the queue is
+    in exactly one piece, so a page may read the pieces separately and merge them."""
+    terms = _queue_terms(user, to_assign=to_assign)
+    steps = [t for t in terms if t.unit_field is not None]
+    pieces = list(steps)
+    at_steps = Q()
+    for term in steps:
+        at_steps |= term.condition
+    for term in terms:
+        if term.unit_field is None:
+            # The roles' terms differ by ``current_role``: only the desk's may overlap them.
+            pieces.append(QueuePiece(term.where & ~at_steps if steps else term.where))
+    return pieces

@@ -25,7 +25,8 @@ The rules (enforced by :class:`motcua.db_router.ReplicaRouter` and :func:`replic
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -69,3 +70,46 @@ def lagging() -> Iterator[str]:
         yield replica_alias()
     finally:
         _may_lag.reset(token)
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements prepared once per PostgreSQL session
+# ---------------------------------------------------------------------------------------------
+
+#: The PostgreSQL sessions (psycopg2 connections) and the statement names prepared in each.
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def execute_prepared(cursor, name: str, sql: str, params: Sequence = (), *,
+                     types: str = "") -> None:
+    """Run ``sql`` on ``cursor`` as the session's prepared statement ``name``: ``PREPARE`` the
+    first time a session meets it, ``EXECUTE`` always. Placeholders: ``%s`` (numbered here; no
+    ``%%`` then), or PostgreSQL's own ``$1``… with their ``types`` (``"text, text"``).
+
+    For the few fixed statements of the hottest requests (the reception's look-ups, public
+    tracking), where PostgreSQL's planning costs more than running them: a prepared statement
+    is planned once per session, not on every call (docs/dossier-lifecycle.md "Reception
+    performance"). Prepared statements are session state, not undone by a rollback; they do
+    not survive pgbouncer's transaction pooling (docs/scaling.md "Connection pooling"). On
+    another database the statement simply runs."""
+    wrapper = cursor.db
+    if wrapper.vendor != "postgresql":
+        if "$1" in sql:
+            raise ValueError("execute_prepared: $n placeholders are PostgreSQL's own")
+        cursor.execute(sql, params)
+        return
+    session = wrapper.connection  # the session the cursor runs in
+    names = _prepared.get(session)
+    if names is None:
+        names = _prepared[session] = set()
+    if name not in names:
+        if "%%" in sql:
+            raise ValueError("execute_prepared: no literal % in the statement")
+        pieces = sql.split("%s")
+        numbered = pieces[0] + "".join(f"${i}{piece}" for i, piece in enumerate(pieces[1:], 1))
+        cursor.execute(f"PREPARE {name}{f'({types})' if types else ''} AS {numbered}")
+        names.add(name)
+    if params:
+        cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)
+    else:
+        cursor.execute(f"EXECUTE {name}")

@@ -259,3 +259,42 @@ def test_a_reception_body_the_fast_path_refuses_gets_the_serializers_errors(org,
     assert response.status_code == 400
     assert "channel" in response.json()["errors"]
     assert not Dossier.objects.exists()
+
+
+def test_a_statement_is_prepared_once_per_session_and_survives_a_rollback():
+    from django.db import connections, transaction
+
+    from motcua.db import execute_prepared
+
+    def run(conn, value):
+        with CaptureQueriesContext(conn) as ctx, conn.cursor() as cursor:
+            execute_prepared(cursor, "motcua_test_plus_one", "SELECT %s::int + 1", [value])
+            answer = cursor.fetchone()[0]
+        return answer, [q["sql"].split(" ")[0] for q in ctx.captured_queries]
+
+    assert run(connection, 1) == (2, ["PREPARE", "EXECUTE"])
+    with transaction.atomic():
+        assert run(connection, 2) == (3, ["EXECUTE"])
+        transaction.set_rollback(True)
+    assert run(connection, 3) == (4, ["EXECUTE"])
+    other = connections.create_connection("default")  # another session: prepares its own
+    try:
+        assert run(other, 4) == (5, ["PREPARE", "EXECUTE"])
+        assert run(other, 5) == (6, ["EXECUTE"])
+    finally:
+        other.close()
+
+
+def test_the_receptions_look_ups_are_prepared_statements(org, version, frozen):
+    client = APIClient()
+    client.force_authenticate(org.clerk)
+    body = {"procedure": version.procedure.code,
+            "applicant": {"name": "An", "id_number": "089085000123", "phone": "0912345678"}}
+    assert client.post(LIST, body, format="json").status_code == 201
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.post(LIST, body, format="json").status_code == 201
+    executed = [q["sql"] for q in ctx.captured_queries]
+    assert not [sql for sql in executed if sql.startswith("PREPARE")]
+    assert {sql.split("(")[0] for sql in executed if sql.startswith("EXECUTE")} >= {
+        "EXECUTE motcua_reception_version", "EXECUTE motcua_reception_units",
+    }

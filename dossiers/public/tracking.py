@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import json
 import time
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote_plus
@@ -61,6 +60,7 @@ from dossiers.public.proof import (
 )
 from dossiers.validators import clean_phone
 from motcua.calendar import TZ
+from motcua.db import execute_prepared
 from motcua.errors import DomainError, ValidationError
 from procedures.models import Channel, FeeLine
 
@@ -451,9 +451,8 @@ def _connect_reference_signals() -> None:
 _connect_reference_signals()
 
 
-#: The statement's name in each PostgreSQL session, and the sessions that have it.
+#: The statement's name in each PostgreSQL session (prepared once per session).
 STATEMENT = "motcua_public_track"
-_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _load(code: str, phone: str) -> _Row | None:
@@ -522,12 +521,7 @@ def _execute(code: str, phone: str) -> tuple | None:
 
 def _run(code: str, phone: str) -> tuple | None:
     with connection.cursor() as cursor:
-        session = connection.connection  # after cursor(): the session the query runs in
-        if session not in _prepared:
-            # Session-wide, not undone by a rollback: prepared once per connection.
-            cursor.execute(f"PREPARE {STATEMENT}(text, text) AS {_sql()}")
-            _prepared[session] = True
-        cursor.execute(f"EXECUTE {STATEMENT}(%s, %s)", [code, phone])
+        execute_prepared(cursor, STATEMENT, _sql(), [code, phone], types="text, text")
         return cursor.fetchone()
 
 

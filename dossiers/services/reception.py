@@ -36,6 +36,7 @@ from dossiers.services._common import (
 )
 from dossiers.validators import Applicant, CheckedUpload, check_upload, clean_applicant, clean_text
 from motcua import calendar
+from motcua.db import execute_prepared
 from motcua.errors import PermissionDenied, ValidationError
 from motcua.models import Agency, Role, Unit
 from motcua.text import fold
@@ -306,7 +307,8 @@ def _current_version(code: str) -> ProcedureVersion | None:
     p_names, p_cols = select_columns(Procedure, "p")
     a_names, a_cols = select_columns(Agency, "a")
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor, "motcua_reception_version",
             f"SELECT {v_cols}, {p_cols}, {a_cols} FROM procedures_procedure p "
             "JOIN procedures_procedureversion v ON v.id = p.current_version_id "
             "LEFT JOIN motcua_agency a ON a.id = v.agency_id WHERE p.code = %s",
@@ -372,7 +374,8 @@ def _agency_by_code(code: str) -> Agency | None:
         return Agency.objects.filter(code=code).first()
     names, columns = select_columns(Agency, "a")
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM motcua_agency a WHERE a.code = %s", [code])
+        execute_prepared(cursor, "motcua_reception_agency",
+                         f"SELECT {columns} FROM motcua_agency a WHERE a.code = %s", [code])
         row = cursor.fetchone()
     return None if row is None else from_row(Agency, names, row, 0)[0]
 
@@ -506,10 +509,11 @@ def _active_units(agency_ids: set[int], codes_: set[str]) -> list[Unit]:
     u_names, u_cols = select_columns(Unit, "u")
     a_names, a_cols = select_columns(Agency, "a")
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute_prepared(
+            cursor, "motcua_reception_units",
             f"SELECT {u_cols}, {a_cols} FROM motcua_unit u "
             "JOIN motcua_agency a ON a.id = u.agency_id "
-            "WHERE u.agency_id = ANY(%s) AND u.code = ANY(%s) AND u.is_active",
+            "WHERE u.agency_id = ANY(%s::bigint[]) AND u.code = ANY(%s::varchar[]) AND u.is_active",
             [sorted(agency_ids), sorted(codes_)],
         )
         rows = cursor.fetchall()
