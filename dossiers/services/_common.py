@@ -99,16 +99,18 @@ def insert_rows(objs: list[models.Model], *, ignore_conflicts: bool = False,
     model = type(objs[0])
     meta = model._meta
     pk_given = getattr(objs[0], meta.pk.attname) is not None
-    fields = [f for f in meta.concrete_fields if pk_given or f is not meta.pk]
+    fields, plain_read = _insert_fields(model, pk_given)
     wrapper = connections[DEFAULT_DB_ALIAS]  # not the proxy: one lookup, not one per value
     params: list = []
     for obj in objs:
-        for f in fields:
-            value = f.pre_save(obj, True)
+        values = obj.__dict__
+        for f, plain in zip(fields, plain_read, strict=True):
+            # A field whose pre_save only reads the attribute is read directly.
+            value = values[f.attname] if plain and f.attname in values else f.pre_save(obj, True)
             # A value already of a type the driver takes as it is (what the fields' own
             # conversion would return unchanged) is passed straight; anything else, JSON
             # included, through the field.
-            if type(value) in _PLAIN and f.get_internal_type() != "JSONField":
+            if type(value) in _PLAIN and plain is not None:
                 params.append(value)
             else:
                 params.append(f.get_db_prep_save(value, connection=wrapper))
@@ -128,6 +130,22 @@ def insert_rows(objs: list[models.Model], *, ignore_conflicts: bool = False,
             setattr(obj, meta.pk.attname, ids[i])
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_fields(model: type[models.Model], pk_given: bool) -> tuple[tuple, tuple]:
+    """The fields an insert writes, and for each: True when its ``pre_save`` only reads the
+    attribute (the usual case), False when it may compute the value (``auto_now``, a field
+    with its own ``pre_save``), None for a JSON field (always converted by the field)."""
+    fields = tuple(f for f in model._meta.concrete_fields if pk_given or f is not model._meta.pk)
+    plain: list[bool | None] = []
+    for f in fields:
+        if f.get_internal_type() == "JSONField":
+            plain.append(None)
+        else:
+            reads_only = type(f).pre_save is models.Field.pre_save
+            plain.append(reads_only)
+    return fields, tuple(plain)
 
 
 _batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("insert_batch", default=None)
