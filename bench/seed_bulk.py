@@ -31,7 +31,9 @@ per second end to end, best and median of the rounds, the load average around ea
 (the machine is shared), the ratio of seed_bulk's time to the baseline's (target: within
 1.3×) and the absolute rate against the target of 50,000 dossiers/s. ``--live-baseline`` adds,
 once, the naive load for scale: the same INSERT … SELECTs with every index and foreign key in
-place (no load window). Exits 1 when the ratio target is missed. The copies are dropped at the
+place (no load window). Then a table of what each index, unique key and foreign key costs the
+load (its rebuild or validation in the baseline's window, median of the rounds) against the
+bare INSERT … SELECTs with primary keys only. Exits 1 when the ratio target is missed. The copies are dropped at the
 end (``--keep`` keeps the last two).
 """
 
@@ -249,7 +251,8 @@ def run_baseline(url: str, counts: dict, *, live: bool = False) -> dict:
     cpu = backend_cpu() - cpu_before
     common.close_connections()
     return {"seconds": seconds, **{k: phases.get(k, 0.0) for k in PHASES}, "counts": counts,
-            "load": f"{load_before} → {loadavg()}", "cpu": cpu}
+            "load": f"{load_before} → {loadavg()}", "cpu": cpu,
+            "timings": list(window.timings) if window is not None else []}
 
 
 def describe(side: str, r: dict) -> str:
@@ -257,6 +260,42 @@ def describe(side: str, r: dict) -> str:
             f"{r['insert']:.1f} + indexes {r['indexes']:.1f} + foreign keys "
             f"{r['foreign_keys']:.1f} + ANALYZE {r['analyze']:.1f} (+ rest); backend CPU "
             f"{r['cpu']:.1f} s; load {r['load']}")
+
+
+TABLE_COUNTS = {"dossiers_dossier": "dossiers", "dossiers_dossierstep": "steps",
+                "dossiers_dossierevent": "events", "dossiers_apology": "apologies",
+                "ratings_rating": "ratings"}
+
+
+def print_index_costs(baselines: list[dict], counts: dict) -> list[dict]:
+    """What each index and foreign key costs a load: its rebuild (or validation) time in the
+    load window, median over the baseline rounds, per row of its table, against the bare
+    INSERT … SELECTs (primary keys only) of the same rounds."""
+    by_name: dict[tuple, list[float]] = {}
+    for r in baselines:
+        for kind, table, name, seconds in r["timings"]:
+            by_name.setdefault((kind, table, name), []).append(seconds)
+    insert = statistics.median(r["insert"] for r in baselines)
+    rows, out = [], []
+    for (kind, table, name), values in sorted(by_name.items(),
+                                              key=lambda kv: -statistics.median(kv[1])):
+        seconds = statistics.median(values)
+        n = counts.get(TABLE_COUNTS.get(table, ""), 0)
+        rows.append([table, name, kind, seconds, seconds / n * 1e6 if n else 0.0,
+                     100 * seconds / insert])
+        out.append({"table": table, "name": name, "kind": kind, "seconds": seconds,
+                    "rows": n})
+    total = sum(r[3] for r in rows)
+    rows.append(["all", f"{len(rows)} indexes, unique keys and foreign keys", "", total,
+                 0.0, 100 * total / insert])
+    common.print_table(
+        ["table", "index / constraint", "kind", "seconds", "µs per row of its table",
+         "% of the bare insert"], rows,
+        title=(f"What each index and foreign key costs the load (baseline, median of "
+               f"{len(baselines)} rounds): the bare INSERT … SELECTs (primary keys only) took "
+               f"{insert:.1f} s = {counts['dossiers'] / insert:,.0f} dossiers/s"),
+    )
+    return out
 
 
 def main() -> int:
@@ -323,7 +362,12 @@ def main() -> int:
           f"{'met' if rate >= TARGET_RATE else 'missed'}; the baseline itself does "
           f"{n / base['seconds']:,.0f}/s end to end and {n / base['insert']:,.0f}/s for its "
           "INSERT … SELECTs alone on this machine now")
+    index_costs = print_index_costs(baselines, seed["counts"])
+    if live:
+        print(f"with every index and foreign key live (no load window): {live['seconds']:.1f} s "
+              f"= {n / live['seconds']:,.0f} dossiers/s")
     common.write_json(args.json, {
+        "index_costs": index_costs,
         "benchmark": "seed_bulk", "dossiers": n, "seed_bulk": seed, "baseline": base,
         "live_baseline": live, "ratio": ratio, "round_ratios": round_ratios,
         "insert_ratio": insert_ratio, "cpu_ratio": cpu_ratio, "rate": rate, "rounds": {"seed_bulk": seeds,

@@ -436,3 +436,97 @@ def test_refuses_without_a_catalogue():
 def test_refuses_bad_arguments(kwargs):
     with pytest.raises(bulk.BulkError):
         bulk.seed_bulk(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces the statement is built from
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sql_positions_turn_into_the_calendars_moments_at_every_boundary(data):
+    """The inlined SQL conversions (the last office period is the CASE's ELSE) agree with the
+    Python twin at openings, lunch, closings and in between, for both conventions."""
+    from datetime import date
+
+    axis = bulk.Axis.build(date(2026, 11, 2), date(2026, 12, 31))
+    day = axis.day_sec
+    positions = [0, 1, 59, 14399, 14400, 14401, 28799, day, day + 1, day + 14400, 5 * day - 1,
+                 5 * day + 20000]
+    with connection.cursor() as cur:
+        for statement in axis.functions_sql():
+            cur.execute(statement)
+        for pos in positions:
+            cur.execute("SELECT pg_temp.bulk_ts(%s), pg_temp.bulk_te(%s)", [pos, pos])
+            starting, ending = cur.fetchone()
+            assert starting == axis.moment(pos), pos
+            if pos > 0:
+                assert ending == axis.moment(pos, ending=True), pos
+    # a count that ends exactly at lunch or at the closing ends there, not at the next opening
+    assert axis.moment(14400, ending=True).astimezone(TZ).strftime("%H:%M") == "11:30"
+    assert axis.moment(day, ending=True).astimezone(TZ).strftime("%H:%M") == "17:00"
+    assert axis.moment(14400).astimezone(TZ).strftime("%H:%M") == "13:00"
+
+
+def test_calibration_opens_about_the_asked_number_of_dossiers():
+    from datetime import date
+
+    cells = [bulk.Cell(agency=None, slot=0, k=k, day=date(2026, 1, 1), weight=1.0, avail=28800,
+                       wall_max=0, age=float(age), n=n)
+             for k, (age, n) in enumerate([(a % 250, 3 + a % 7) for a in range(2000)])]
+    total = sum(c.n for c in cells)
+    for target in (0, 1, total // 5, total // 2, total):
+        bulk._calibrate(cells, target)
+        expected = sum(c.n * c.p_open for c in cells)
+        assert abs(expected - target) <= max(1.0, 0.001 * total), (target, expected)
+        young, old = min(cells, key=lambda c: c.age), max(cells, key=lambda c: c.age)
+        assert young.p_open >= old.p_open
+
+
+def test_small_tables_are_filled_from_one_json_document():
+    from decimal import Decimal
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("CREATE TEMP TABLE bulk_fill_check (a int, b text, c numeric[], d bool[], "
+                    "e timestamptz, f int[]) ON COMMIT DROP")
+        bulk._fill(cur, "bulk_fill_check", ["a", "b", "c", "d", "e", "f"], [
+            (1, "Nguyễn Thị \"Bé\" 'Ba'", [Decimal("6.5"), Decimal("0")], [True, False], NOW,
+             [None, 3]),
+            (2, None, [], [], None, None),
+        ])
+        cur.execute("SELECT * FROM bulk_fill_check ORDER BY a")
+        rows = cur.fetchall()
+        transaction.set_rollback(True)
+    assert rows == [
+        (1, "Nguyễn Thị \"Bé\" 'Ba'", [Decimal("6.5"), Decimal("0")], [True, False], NOW,
+         [None, 3]),
+        (2, None, [], [], None, None),
+    ]
+
+
+def test_the_load_window_times_every_index_and_key_it_puts_back(data):
+    with transaction.atomic(), connection.cursor() as cur:
+        window = bulk.LoadWindow(cur, tables=bulk.loaded_tables(), rebuild=True)
+        window.open()
+        dropped = len(window.indexes) + len(window.constraints) + len(window.foreign_keys)
+        window.restore()
+        timings = list(window.timings)
+        transaction.set_rollback(True)
+    assert len(timings) == dropped > 20
+    assert {kind for kind, *_ in timings} == {"index", "unique", "foreign key"}
+    assert {table for _k, table, _n, _s in timings} <= set(LOADED)
+    assert all(seconds >= 0 for *_, seconds in timings)
+    assert ("index", "dossiers_dossier", "dossier_search_trgm_idx") in {t[:3] for t in timings}
+
+
+def test_the_command_reports_its_progress_and_what_it_wrote(data):
+    from io import StringIO
+
+    out = StringIO()
+    before = Dossier.objects.count()
+    call_command("seed_bulk", "--dossiers", "120", "--batch", "50", "--seed", "11",
+                 "--no-figures", stdout=out)
+    text = out.getvalue()
+    assert Dossier.objects.count() == before + 120
+    assert "chế độ chỉ mục: live" in text
+    assert re.search(r"lô 1/\d+: [\d,]+/120 hồ sơ", text), text
+    assert "Đã sinh 120 hồ sơ" in text
