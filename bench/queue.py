@@ -146,22 +146,27 @@ def query_counts(client, plan) -> dict[str, int]:
 
 
 def explain_page(client, query: str = "", headers: dict | None = None) -> list[dict]:
-    """EXPLAIN ANALYZE of each SELECT the page runs (session and auth lookups included)."""
-    from django.db import connection
+    """EXPLAIN ANALYZE of each SELECT the page runs (session and auth lookups included), after
+    the ``SET LOCAL`` it ran, in one transaction."""
+    from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as captured:
         client.get("/staff/dossiers/" + query, **(headers or {}))
     out = []
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
         for q in captured.captured_queries:
             sql = q["sql"]
+            if sql.lstrip().upper().startswith("SET LOCAL"):
+                cur.execute(sql)  # as the page ran what follows (e.g. ``jit = off``)
+                continue
             if not sql.lstrip().upper().startswith("SELECT"):
                 continue
             cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
             plan = [row[0] for row in cur.fetchall()]
             total = float(re.search(r"Execution Time: ([\d.]+)", plan[-1]).group(1))
             out.append({"sql": sql, "ms": total, "plan": plan})
+        transaction.set_rollback(True)
     return out
 
 
@@ -184,6 +189,7 @@ def aggregate_costs(user, runs: int = 7) -> list[list]:
         dossier_queue,
         dossier_queue_counts,
         dossier_queue_parts,
+        dossier_queue_pieces,
         dossier_queue_procedures,
     )
     from dossiers.views.lists import COUNT_CAP, QueueRows, queue_order
@@ -204,6 +210,10 @@ def aggregate_costs(user, runs: int = 7) -> list[list]:
     def page_rows():
         return QueueRows(dossier_queue_parts(user=user), queue_order())[0:26]
 
+    def page_per_unit():
+        return QueueRows(dossier_queue_parts(user=user), queue_order(),
+                         groups=[dossier_queue_pieces(user=user)])[0:26]
+
     forms = [
         ("procedure choices: DISTINCT (code, name) over the joined queue (before)", choices_now),
         ("procedure choices: DISTINCT procedure_version_id, then ≤ 33 names", choices_by_id),
@@ -216,7 +226,8 @@ def aggregate_costs(user, runs: int = 7) -> list[list]:
          lambda: dossier_queue_counts(user=user, cap=COUNT_CAP)),
         ("capped count: COUNT(*) of the first 1,001 rows", lambda: queue[:1001].count()),
         ("page rows: one query, queue OR received-for-first-step", lambda: list(queue_due[:26])),
-        ("page rows: the two parts' keys merged, then 26 rows by id (now)", page_rows),
+        ("page rows: the two parts' keys merged, then 26 rows by id (round 2)", page_rows),
+        ("page rows: each unit (and state) an index range, one statement (now)", page_per_unit),
     ]
     rows = []
     for label, run in forms:

@@ -3,9 +3,11 @@ not grow with the rows: lists use ``select_related`` only, details prefetch."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
@@ -21,6 +23,7 @@ from django.db.models import (
     TextField,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import Contains
 from django.http import Http404
@@ -45,12 +48,15 @@ __all__ = [
     "dossier_queue",
     "dossier_queue_counts",
     "dossier_queue_parts",
+    "dossier_queue_pieces",
     "dossier_queue_procedures",
     "dossier_rows",
     "dossier_search",
     "dossier_timeline",
     "dossier_visible_to",
     "queue_order",
+    "queue_page",
+    "QueuePart",
 ]
 
 _DIGITS = re.compile(r"^\+?[\d\s.\-]+$")
@@ -206,11 +212,12 @@ def dossier_queue(*, user, filters=None) -> QuerySet[Dossier]:
     ``to_assign`` (leaders): officer steps with nobody assigned.
 
     One queryset (the API, the xlsx export). A page of the staff queue reads the same rows as
-    :func:`dossier_queue_parts`, whose parts each follow one index."""
+    :func:`dossier_queue_pieces`, each piece one index range."""
     f = DossierFilters.of(filters)
     waiting = permissions.queue_filter(user, to_assign=f.to_assign)
-    if not f.to_assign:
-        waiting |= _received_for_first_step(user)
+    received = None if f.to_assign else _received_for_first_step(user)
+    if received is not None:
+        waiting |= received.condition
     qs = _list_qs().filter(state__in=OPEN_STATES).filter(waiting)
     return _apply(qs, f, default="due")
 
@@ -222,19 +229,93 @@ def dossier_queue_parts(*, user, filters=None) -> list[QuerySet[Dossier]]:
 
     Why parts: the two conditions run on different indexes (the current role's, and the
     received dossiers'); OR-ed together PostgreSQL can follow neither in order and reads the
-    whole queue for one page (docs/queue-performance.md). A page merges the parts' first rows;
-    a count adds theirs."""
+    whole queue for one page (docs/queue-performance.md). A count adds the parts' counts (a
+    capped count needs no order); a page reads :func:`dossier_queue_pieces`."""
     f = DossierFilters.of(filters)
     base = _list_qs().filter(state__in=OPEN_STATES)
     waiting = permissions.queue_filter(user, to_assign=f.to_assign)
     parts = [_apply(base.filter(waiting), f, default="due")]
-    states = [f.state] if isinstance(f.state, str) else list(f.state or [])
-    if f.to_assign or (states and State.RECEIVED not in states):
+    if not _with_received(f):
         return parts
     received = _received_for_first_step(user)
-    if received is not permissions.NOTHING:
-        parts.append(_apply(base.filter(received).exclude(waiting), f, default="due"))
+    if received is not None:
+        parts.append(_apply(base.filter(received.condition).exclude(waiting), f, default="due"))
     return parts
+
+
+@dataclass(frozen=True)
+class QueuePart:
+    """A part of a list: ``queryset`` (filtered and ordered) and, when ``unit_field`` is set,
+    that field in ``units`` — a condition left out of the queryset, so that a page can read
+    the part one unit at a time (:func:`queue_page`); with ``states``, one unit and one state
+    at a time (``state`` in ``states`` stays in the queryset too)."""
+
+    queryset: QuerySet[Dossier]
+    unit_field: str | None = None
+    units: tuple[int, ...] = ()
+    states: tuple[str, ...] | None = None
+
+    def filter(self, *args, states: list[str] | None = None, **kwargs) -> QueuePart:
+        """The part narrowed by a condition; ``states``: the states that condition allows."""
+        narrowed = replace(self, queryset=self.queryset.filter(*args, **kwargs))
+        if states is not None and self.states is not None:
+            narrowed = replace(narrowed, states=tuple(s for s in self.states if s in states))
+        return narrowed
+
+    @property
+    def whole(self) -> QuerySet[Dossier]:
+        """The part as one queryset (``unit_field IN units``)."""
+        qs = self.queryset
+        if self.unit_field is not None:
+            qs = qs.filter(**{f"{self.unit_field}__in": self.units})
+        if self.states is not None:
+            qs = qs.filter(state__in=self.states)
+        return qs
+
+
+def dossier_queue_pieces(*, user, filters=None) -> list[QueuePart]:
+    """The rows of :func:`dossier_queue_parts` as disjoint pieces for a page to merge.
+
+    In appointment order each piece keeps its units apart (``QueuePart.unit_field``): the
+    steps of each role the user holds (``permissions.queue_pieces``; read per unit and
+    state, ``dossier_open_unit_state_due_idx``, migration 0010), the desk's work not already
+    among them, the received dossiers waiting for the user's first step (per unit,
+    ``dossier_received_unit_due_idx``, 0007). Each is an index range in appointment order;
+    ``current_unit_id IN (18 units)`` is in no index's order, and PostgreSQL read through the
+    other units' rows, or all of them, for a page (docs/queue-performance.md, round 3).
+
+    Other orders (newest first), searches and a procedure: :func:`dossier_queue_parts` as they
+    are. No index orders a unit's rows by date of creation; a search or a procedure narrows
+    the rows through its own index, once (per unit: once per unit, or every unit's rows read
+    for the few of one procedure)."""
+    f = DossierFilters.of(filters)
+    if (f.ordering or "due") not in ("due", "-due") or (f.q or "").strip() or f.procedure:
+        return [QueuePart(part) for part in dossier_queue_parts(user=user, filters=f)]
+    base = _list_qs().filter(state__in=OPEN_STATES)
+    wanted = [f.state] if isinstance(f.state, str) else list(f.state or OPEN_STATES)
+    states = tuple(s for s in OPEN_STATES if s in wanted)
+    pieces = permissions.queue_pieces(user, to_assign=f.to_assign)
+    received = _received_for_first_step(user) if _with_received(f) else None
+    if received is not None:
+        waiting = permissions.queue_filter(user)
+        pieces.append(replace(received, where=received.where & ~waiting))
+    out = []
+    for piece in pieces:
+        qs = _apply(base.filter(piece.where), f, default="due")
+        if piece.unit_field == "current_unit_id":
+            if states:
+                out.append(QueuePart(qs, piece.unit_field, piece.units, states))
+        elif piece.unit_field is not None:
+            out.append(QueuePart(qs, piece.unit_field, piece.units))
+        else:
+            out.append(QueuePart(qs))
+    return out
+
+
+def _with_received(f: DossierFilters) -> bool:
+    """Whether the list can hold received dossiers waiting for the first step's officers."""
+    states = [f.state] if isinstance(f.state, str) else list(f.state or [])
+    return not f.to_assign and (not states or State.RECEIVED in states)
 
 
 def queue_order(filters=None) -> tuple[str, ...]:
@@ -243,21 +324,144 @@ def queue_order(filters=None) -> tuple[str, ...]:
     return ORDERINGS.get(f.ordering or "due", ORDERINGS["due"])
 
 
-def _received_for_first_step(user) -> Q:
+#: The aliases of the unit and the state a per-unit read is at (``queue_page``).
+_UNIT, _STATE = "queue_unit", "queue_state"
+
+
+def queue_page(groups: list[list[QueuePart]], *, order: tuple[str, ...], start: int,
+               stop: int) -> list[Dossier]:
+    """Rows ``start:stop`` of disjoint parts ordered alike (each by ``order``), merged in that
+    order, with what a list row shows. ``groups``: the parts in groups whose rows all come
+    after the rows of the group before in that order (the overdue list in appointment order:
+    passed appointments, then the flagged ones due later), else one group of all the parts.
+
+    - One part read whole: its own slice, one query.
+    - Parts read per unit (``QueuePart.unit_field``, PostgreSQL): one statement whatever the
+      parts and their units, :func:`_page_per_unit`.
+    - Otherwise: each part's first ``stop`` keys (one query each, bounded by the first part's
+      last key), merged, then the page's rows by id.
+    """
+    parts = [part for group in groups for part in group]
+    if stop <= start or not parts:
+        return []
+    if len(parts) == 1 and parts[0].unit_field is None:
+        return list(parts[0].queryset[start:stop])
+    db = parts[0].queryset.db
+    if any(p.unit_field for p in parts) and connections[db].vendor == "postgresql":
+        return _page_per_unit(groups, order=order, start=start, stop=stop)
+    return _page_merged(parts, order=order, start=start, stop=stop)
+
+
+def _page_merged(parts: list[QueuePart], *, order: tuple[str, ...], start: int,
+                 stop: int) -> list[Dossier]:
+    fields = [name.lstrip("-") for name in order]
+    descending = order[0].startswith("-")
+
+    def key(row):
+        # NULLs sort last ascending and first descending, as in PostgreSQL.
+        return tuple((row[i] is None, row[i] if row[i] is not None else 0)
+                     for i in range(1, len(row)))
+
+    first = parts[0].whole
+    heads = [list(first.values_list("pk", *fields)[:stop])]
+    for part in parts[1:]:
+        qs = part.whole
+        if len(heads[0]) == stop and heads[0][-1][1] is not None:
+            # Rows after the first part's last one cannot be on this page: a bound that
+            # lets the other parts stop early instead of reading all their rows.
+            lookup = f"{fields[0]}__{'gte' if descending else 'lte'}"
+            qs = qs.filter(**{lookup: heads[0][-1][1]})
+        heads.append(list(qs.values_list("pk", *fields)[:stop]))
+    merged = heapq.merge(*heads, key=key, reverse=descending)
+    ids = [row[0] for row in itertools.islice(merged, start, stop)]
+    if not ids:
+        return []
+    by_id = {d.pk: d for d in dossier_rows(ids=ids)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+def _page_per_unit(groups: list[list[QueuePart]], *, order: tuple[str, ...], start: int,
+                   stop: int) -> list[Dossier]:
+    """The page in one statement (PostgreSQL):
+
+    - a part read per unit is ``unnest(units)`` (and ``unnest(states)``) and, for each unit
+      (and state), its first ``stop`` rows (``CROSS JOIN LATERAL``): one ordered index range
+      each, ``stop`` rows at most;
+    - the parts of a group are merged (``UNION ALL … ORDER BY … LIMIT stop``); a later group
+      is read only for the rows the groups before it lack (``LIMIT stop - rows before``:
+      at ``LIMIT 0`` PostgreSQL does not run it);
+    - the page's rows are read by the ids of ``ORDER BY … LIMIT … OFFSET start``.
+
+    Why not ``UNION ALL`` of one ordinary subquery per unit: the same rows, but planned once
+    per unit — 25–55 ms of planning for 36 subqueries, against ~1 ms for a ``LATERAL``
+    (docs/queue-performance.md, round 3).
+    """
+    fields = [name.lstrip("-") for name in order]
+    keys = [f"k{i}" for i in range(len(fields))]
+    columns = ", ".join(["pk", *keys])
+    by = ", ".join(f"{key} {'DESC' if name.startswith('-') else 'ASC'}"
+                   for key, name in zip(keys, order, strict=True))
+    ctes, params = [], []
+    for group in groups:
+        branches = []
+        for part in group:
+            qs = part.queryset
+            if part.unit_field is not None:
+                qs = qs.filter(**{part.unit_field: RawSQL(f'"{_UNIT}"."id"', ())})
+            if part.states is not None:
+                if not part.states:  # narrowed to no state at all
+                    continue
+                qs = qs.filter(state=RawSQL(f'"{_STATE}"."state"', ()))
+            try:
+                sql, sub_params = qs.values_list("pk", *fields)[:stop].query.sql_with_params()
+            except EmptyResultSet:  # a part that cannot hold a row (a filter on an empty list)
+                continue
+            if part.unit_field is not None:
+                each = [f'unnest(%s::bigint[]) AS "{_UNIT}"(id)']
+                params.append(list(part.units))
+                if part.states is not None:
+                    each.append(f'unnest(%s::text[]) AS "{_STATE}"(state)')
+                    params.append(list(part.states))
+                branches.append(f"SELECT h.* FROM {' CROSS JOIN '.join(each)} "
+                                f"CROSS JOIN LATERAL ({sql}) AS h({columns})")
+                params += list(sub_params)
+            else:
+                branches.append(f"SELECT h.* FROM ({sql}) AS h({columns})")
+                params += list(sub_params)
+        if not branches:
+            continue
+        limit = str(int(stop))
+        if ctes:
+            before = " UNION ALL ".join(f"SELECT pk FROM g{i}" for i in range(len(ctes)))
+            limit = f"(SELECT {int(stop)} - COUNT(*) FROM ({before}) AS earlier)"
+        ctes.append(f"g{len(ctes)} AS MATERIALIZED (SELECT * FROM ({' UNION ALL '.join(branches)}) "
+                    f"AS g ORDER BY {by} LIMIT {limit})")
+    if not ctes:
+        return []
+    every = " UNION ALL ".join(f"SELECT * FROM g{i}" for i in range(len(ctes)))
+    heads = (f"WITH {', '.join(ctes)} SELECT pk FROM ({every}) AS heads "
+             f"ORDER BY {by} LIMIT {int(stop - start)} OFFSET {int(start)}")
+    # (The estimate of a deep page, 18 units × ``stop`` rows, passes jit_above_cost: the
+    # connections run with JIT off, motcua/settings.py.)
+    return list(_list_qs().filter(pk__in=RawSQL(heads, params)).order_by(*order))
+
+
+def _received_for_first_step(user) -> permissions.QueuePiece | None:
     """Received dossiers whose first processing step (the step after the desk's reception
     step, as ``Plan.first_processing``) is an officer step of one of ``user``'s officer units.
 
     The desk hands a dossier over with ``start``; the officer of that first step may take it
     himself (``permissions.can_start``), so it waits in his queue too. Reception writes that
     unit on the dossier (``first_officer_unit``): this part of the queue is then a range of
-    ``dossier_received_unit_due_idx`` (migration 0007) instead of a probe of the steps of every
-    received dossier of the province.
+    ``dossier_received_unit_due_idx`` (migration 0007) per unit instead of a probe of the
+    steps of every received dossier of the province.
     """
     staff = permissions.staff_of(user)
     units = staff.units_for(Role.OFFICER)
     if staff.superuser or not units:
-        return permissions.NOTHING
-    return Q(state=State.RECEIVED, first_officer_unit_id__in=sorted(units))
+        return None
+    return permissions.QueuePiece(
+        Q(state=State.RECEIVED), "first_officer_unit_id", tuple(sorted(units)))
 
 
 def dossier_queue_counts(*, user, cap: int, to_assign: bool = False) -> dict[str, int]:

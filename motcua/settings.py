@@ -111,6 +111,11 @@ DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # No JIT compilation: this is a database of short statements, and a deep queue page or a
+    # report's estimate passes jit_above_cost, then spends 80–200 ms compiling a statement
+    # that runs in 30 (docs/queue-performance.md, "Round 3").
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 elif PRODUCTION:
     raise ImproperlyConfigured("MOTCUA_ENV=production needs PostgreSQL (DATABASE_URL).")
 else:
@@ -130,6 +135,8 @@ if env.str("DATABASE_REPLICA_URL", default=""):
         "ATOMIC_REQUESTS": False, "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": True, "TEST": {"MIRROR": "default"},
     })
+    _options = DATABASES["replica"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 DATABASE_ROUTERS = ["motcua.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

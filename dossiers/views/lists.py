@@ -11,8 +11,6 @@ filter's choices come from the catalogue, the tab counts are one query.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
@@ -38,15 +36,17 @@ from dossiers.forms import OPEN_STATE_CHOICES, ListFilterForm
 from dossiers.models import OPEN_STATES, State, Transition
 from dossiers.selectors import (
     DossierFilters,
+    QueuePart,
     capped_counts,
     dossier_queue,
     dossier_queue_counts,
     dossier_queue_parts,
+    dossier_queue_pieces,
     dossier_queue_procedures,
-    dossier_rows,
     dossier_search,
     dossier_visible_to,
     queue_order,
+    queue_page,
 )
 from dossiers.services import dossier_assign, dossier_transition
 from dossiers.templatetags.dossier_screens import (
@@ -73,6 +73,8 @@ PROCEDURES_CACHE_SECONDS = 60
 BULK_MAX = 100
 EXPORT_MAX = 50_000
 BULK_SESSION_KEY = "dossier_bulk_result"
+#: The states whose clock runs: the only ones the due filters show (``_due_conditions``).
+RUNNING_STATES = [State.RECEIVED, State.IN_PROGRESS, State.AWAITING_APPROVAL]
 #: What ``reverse`` leaves unquoted in a path (its own ``quote`` arguments).
 _PATH_SAFE = RFC3986_SUBDELIMS + "/~:@"
 
@@ -164,34 +166,49 @@ def _listing(request, mode: str, *, export: bool = False) -> Listing:
         ordering="newest" if params.get("sort") == "newest" else "due",
         to_assign=to_assign,
     )
+    pieces = None
     if mode == "search":
         parts = [dossier_search(user=request.user, filters=filters)]
     elif export:
         parts = [dossier_queue(user=request.user, filters=filters)]
     else:
         parts = dossier_queue_parts(user=request.user, filters=filters)
+        pieces = dossier_queue_pieces(user=request.user, filters=filters)
+    order = queue_order(filters)
+    groups = None
     if params.get("due") and mode == "queue" and not export:
         # Each part split by the due conditions: every piece is one index range.
-        parts = [part.filter(c) for part in parts for c in _due_conditions(params["due"])]
+        conditions = _due_conditions(params["due"])
+        parts = [part.filter(c) for part in parts for c in conditions]
+        groups = [[piece.filter(c, states=RUNNING_STATES) for piece in pieces]
+                  for c in conditions]
+        if order[0] != "due_at":
+            # The conditions follow each other in appointment order only.
+            groups = [[piece for group in groups for piece in group]]
     elif params.get("due"):
         parts = [_due_filter(part, params["due"]) for part in parts]
+    elif pieces is not None:
+        groups = [pieces]
     if to_assign:
         params = {**params, "tab": "phan-cong"}
     return Listing(mode=mode, form=form, params=params, to_assign=to_assign,
                    queryset=parts[0] if len(parts) == 1 else None,
-                   rows=QueueRows(parts, queue_order(filters)))
+                   rows=QueueRows(parts, order, groups=groups))
 
 
 class QueueRows:
-    """Disjoint querysets ordered alike, read as one ordered list (what a paginator slices).
+    """A list read as disjoint parts, ordered alike: what a paginator counts and slices.
 
-    One part: its own slice (one query). Several: the first ``stop`` keys of each (an
-    index-ordered read each), merged, then the page's rows by id — three or four queries
-    whatever the page, instead of one query PostgreSQL cannot read in index order."""
+    ``parts`` are counted (a capped count needs no order: one query for all of them);
+    ``groups`` (the same rows as ``dossier_queue_pieces``, in groups that follow each other
+    in the list's order; by default the parts) are read for a page: one statement whatever
+    the pieces and their units (``selectors.queue_page``)."""
 
-    def __init__(self, parts: list, order: tuple[str, ...]):
+    def __init__(self, parts: list, order: tuple[str, ...], *,
+                 groups: list[list[QueuePart]] | None = None):
         self.parts = parts
         self.order = order
+        self.groups = groups if groups is not None else [[QueuePart(part) for part in parts]]
 
     def capped_count(self, cap: int) -> int:
         """``min(rows, cap + 1)``, in one query."""
@@ -201,33 +218,10 @@ class QueueRows:
     def __getitem__(self, item):
         if not isinstance(item, slice):
             raise TypeError("QueueRows only slices")
-        if len(self.parts) == 1:
-            return list(self.parts[0][item])
         start, stop = item.start or 0, item.stop
         if not stop or stop <= start:
             return []
-        fields = [name.lstrip("-") for name in self.order]
-        descending = self.order[0].startswith("-")
-
-        def key(row):
-            # NULLs sort last ascending and first descending, as in PostgreSQL.
-            return tuple((row[i] is None, row[i] if row[i] is not None else 0)
-                         for i in range(1, len(row)))
-
-        heads = [list(self.parts[0].values_list("pk", *fields)[:stop])]
-        for part in self.parts[1:]:
-            if len(heads[0]) == stop and heads[0][-1][1] is not None:
-                # Rows after the first part's last one cannot be on this page: a bound that
-                # lets the other parts stop early instead of reading all their rows.
-                lookup = f"{fields[0]}__{'gte' if descending else 'lte'}"
-                part = part.filter(**{lookup: heads[0][-1][1]})
-            heads.append(list(part.values_list("pk", *fields)[:stop]))
-        merged = heapq.merge(*heads, key=key, reverse=descending)
-        ids = [row[0] for row in itertools.islice(merged, start, stop)]
-        if not ids:
-            return []
-        by_id = {d.pk: d for d in dossier_rows(ids=ids)}
-        return [by_id[pk] for pk in ids if pk in by_id]
+        return queue_page(self.groups, order=self.order, start=start, stop=stop)
 
 
 def _due_conditions(due: str) -> list[Q]:
@@ -241,9 +235,12 @@ def _due_conditions(due: str) -> list[Q]:
     (``dossier_overdue_idx``, ``dossier_due_soon_idx``). OR-ed together, PostgreSQL reads
     every running dossier of the queue to count the few flagged ones (docs/queue-performance.md).
     A running dossier always has its appointment, so ``NOT overdue`` is ``due_at > now``.
+
+    In appointment order: every row of the first condition comes before every row of the
+    second (a page in that order reads the second only for the rows the first lacks).
     """
     now = timezone.now()
-    running = Q(state__in=[State.RECEIVED, State.IN_PROGRESS, State.AWAITING_APPROVAL])
+    running = Q(state__in=RUNNING_STATES)
     if due == "overdue":
         return [running & Q(due_at__lte=now), running & Q(due_at__gt=now, is_overdue=True)]
     soon_end = calendar.add_working_hours(now, due_soon_hours())
