@@ -357,7 +357,9 @@ class DossierStep(models.Model):
     position = models.PositiveSmallIntegerField(_("thứ tự"))
     attempt = models.PositiveSmallIntegerField(_("lần"), default=1)
     name = models.CharField(_("tên bước"), max_length=255)
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    # No index: nothing reads steps by agency (a delete of an agency, refused by PROTECT, is
+    # the only query that would), and it cost every reception four entries (migration 0011).
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+", db_index=False)
     unit = models.ForeignKey(
         Unit, on_delete=models.PROTECT, related_name="dossier_steps", db_index=False
     )  # dossier_step_unit_idx starts with it
