@@ -303,7 +303,7 @@ class QueuePiece:
 
     Split so that a reader can take the piece one unit at a time: ``field IN (18 units)``
     cannot be read in appointment order from any index, ``field = unit`` can (one ordered
-    range per unit, merged; ``dossiers.selectors.queue_page_rows``)."""
+    range per unit, merged; ``dossiers.selectors.queue_page``)."""
 
     where: Q
     unit_field: str | None = None
