@@ -11,33 +11,46 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="dossiers.publish_event", acks_late=True, ignore_result=True)
 def publish_event(event_id: int) -> None:
-    """Deliver the messages of one committed dossier event now (enqueued on commit by
-    ``append_event``).
+    """Deliver the messages of one committed dossier event now: :func:`deliver_events` of
+    one event (kept for messages queued by an earlier release)."""
+    deliver_events([event_id])
 
-    The messages themselves were written to the outbox in the event's transaction; this only
-    sends what is due for the event's dossier (``motcua.outbox.outbox_deliver``), so a dossier's
-    earlier portal messages go first. Running it twice sends nothing twice; if it never runs
-    (broker down), ``motcua.deliver_outbox`` on the beat sends the same rows.
+
+@shared_task(name="dossiers.deliver_events", acks_late=True, ignore_result=True)
+def deliver_events(event_ids: list[int]) -> None:
+    """Deliver the messages of committed dossier events now. ``append_event`` gathers the
+    events a web process commits within a quarter of a second into one such message
+    (``motcua.outbox.publication``).
+
+    The messages themselves were written to the outbox in each event's transaction; this only
+    sends what is due for the events' dossiers (``motcua.outbox.outbox_deliver``), so a
+    dossier's earlier portal messages go first. Running it twice sends nothing twice; if it
+    never runs (broker down, web process killed), ``motcua.deliver_outbox`` on the beat sends
+    the same rows.
     """
     from dossiers.models import NATIONAL_STATUS, DossierEvent, State
     from motcua.outbox import outbox_deliver
 
-    event = (
+    events = list(
         DossierEvent.objects.select_related("dossier")
-        .filter(pk=event_id)
+        .filter(pk__in=list(event_ids))
         .only("id", "transition", "from_state", "to_state", "at", "dossier__code")
-        .first()
+        .order_by("id")
     )
-    if event is None:
-        logger.warning("dossiers.publish_event: no event %s (rolled back?)", event_id)
+    missing = len(set(event_ids)) - len(events)
+    if missing:
+        logger.warning("dossiers.deliver_events: %s of %s events not found (rolled back?)",
+                       missing, len(set(event_ids)))
+    if not events:
         return
-    status = NATIONAL_STATUS.get(State(event.to_state)) if event.to_state in State.values else None
-    logger.info(
-        "dossier %s: %s %s→%s (national status %s) at %s",
-        event.dossier.code, event.transition, event.from_state or "∅", event.to_state,
-        status, event.at.isoformat(),
-    )
-    outbox_deliver(dossier_id=event.dossier_id)
+    for event in events:
+        status = NATIONAL_STATUS.get(State(event.to_state)) if event.to_state in State.values else None
+        logger.info(
+            "dossier %s: %s %s→%s (national status %s) at %s",
+            event.dossier.code, event.transition, event.from_state or "∅", event.to_state,
+            status, event.at.isoformat(),
+        )
+    outbox_deliver(dossier_ids={event.dossier_id for event in events})
 
 
 @shared_task(name="dossiers.publish_events", acks_late=True, ignore_result=True)

@@ -406,6 +406,9 @@ MOTCUA_OUTBOX_RETRY_BASE_SECONDS = env.int("MOTCUA_OUTBOX_RETRY_BASE_SECONDS", d
 MOTCUA_OUTBOX_RETRY_MAX_SECONDS = env.int("MOTCUA_OUTBOX_RETRY_MAX_SECONDS", default=6 * 3600)
 # Messages one delivery run tries at most (the next run, or one running beside it, continues).
 MOTCUA_OUTBOX_BATCH = env.int("MOTCUA_OUTBOX_BATCH", default=5000)
+# Seconds a web process gathers the events it commits before one task message asks a worker to
+# deliver their messages (motcua.outbox.publication); 0 publishes each event at once.
+MOTCUA_PUBLISH_WINDOW = env.float("MOTCUA_PUBLISH_WINDOW", default=0.25)
 
 # Security. Production turns everything on; `manage.py check --deploy` must be clean there.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)

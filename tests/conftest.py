@@ -15,6 +15,12 @@ def pytest_configure(config):
     from motcua.celery import app
 
     app.conf.broker_url = "memory://"
+    # Each write's publication goes out at once, as the tests check right after the write;
+    # the web processes' window (motcua.outbox.publication) has its own tests
+    # (tests/test_publication.py).
+    from django.conf import settings
+
+    settings.MOTCUA_PUBLISH_WINDOW = 0
 
 
 @pytest.fixture(scope="session")

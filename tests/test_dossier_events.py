@@ -12,7 +12,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from dossiers.models import AppendOnlyError, Dossier, DossierEvent
-from dossiers.tasks import publish_event
+from dossiers.tasks import deliver_events, publish_event
 from tests.dossier_factories import act, eager_celery, frozen, org, receive, version  # noqa: F401
 
 postgres_only = pytest.mark.skipif(
@@ -138,8 +138,8 @@ def test_a_broker_outage_does_not_undo_a_committed_write(org, version, monkeypat
     def broken(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(publish_event, "delay", broken)
+    monkeypatch.setattr(deliver_events, "delay", broken)
     with caplog.at_level(logging.ERROR):
         dossier = receive(org, version)
     assert Dossier.objects.filter(pk=dossier.pk).exists()
-    assert any("Could not enqueue" in r.getMessage() for r in caplog.records)
+    assert any("Could not publish" in r.getMessage() for r in caplog.records)

@@ -98,7 +98,7 @@ def test_with_the_broker_down_the_desk_works_and_everything_goes_out_once_it_is_
 
     # The writes are committed and their messages wait in the outbox.
     assert Dossier.objects.get(pk=dossier.pk).state == "in_progress"
-    assert sum("Could not enqueue dossiers.publish_event" in r.getMessage() for r in caplog.records) == 3
+    assert sum("Could not publish dossiers.deliver_events" in r.getMessage() for r in caplog.records) == 3
     rows = OutboxMessage.objects.filter(dossier=dossier)
     # receive: SMS, e-mail, portal; start: portal + both officers; forward: portal + the other
     assert rows.count() == 3 + 3 + 2

@@ -19,6 +19,7 @@ from dossiers.models import (
     DossierStep,
     IdType,
     Outcome,
+    State,
     Transition,
 )
 from motcua.text import person_name
@@ -313,7 +314,7 @@ def receipt_data(dossier: Dossier) -> dict:
         "code": dossier.code,
         "provisional_code": dossier.provisional_code,
         "state": dossier.state,
-        "state_label": str(dossier.get_state_display()),
+        "state_label": str(State(dossier.state).label),
         "national_status": dossier.national_status,
         "channel": dossier.channel,
         "procedure": version.procedure.code,

@@ -20,6 +20,7 @@ from dossiers.models import Dossier, DossierEvent, DossierStep
 from motcua import calendar
 from motcua.errors import ValidationError
 from motcua.models import Role
+from motcua.outbox.publication import Coalescer
 from procedures.models import Channel, ProcedureVersion
 
 if TYPE_CHECKING:
@@ -359,16 +360,20 @@ def append_event(
 
 
 def enqueue_publication(event_id: int) -> None:
-    """Ask a worker to deliver the event's messages now. Best effort: the outbox rows are
-    committed already, and the beat's ``motcua.deliver_outbox`` sends them if this is lost."""
-    from dossiers.tasks import publish_event
+    """Ask a worker to deliver the event's messages soon: the events this process commits
+    within ``MOTCUA_PUBLISH_WINDOW`` go in one ``dossiers.deliver_events`` message
+    (``motcua.outbox.publication``). Best effort: the outbox rows are committed already, and
+    the beat's ``motcua.deliver_outbox`` sends them if this is lost."""
+    _publications.add(event_id)
 
-    try:
-        publish_event.delay(event_id)
-    except Exception:
-        # A broker outage must not turn a saved write into an error: the outbox has the
-        # messages, and the every-minute delivery task sends them once the broker is back.
-        logger.exception("Could not enqueue dossiers.publish_event for event %s", event_id)
+
+def _send_publications(event_ids: list[int]) -> None:
+    from dossiers.tasks import deliver_events
+
+    deliver_events.delay(event_ids)
+
+
+_publications = Coalescer(_send_publications, name="dossiers.deliver_events")
 
 
 def check_channel(version: ProcedureVersion, channel: str) -> None:
