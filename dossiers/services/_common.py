@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from dossiers.models import Dossier, DossierEvent, DossierStep
 from motcua import calendar
+from motcua.db import execute_prepared
 from motcua.errors import ValidationError
 from motcua.models import Role
 from motcua.outbox.publication import Coalescer
@@ -156,7 +158,7 @@ _batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("insert_bat
 def batched_inserts():
     """Inside this block (in a transaction), :func:`insert_rows` calls that need nothing back
     (primary keys given, or not wanted) are held and sent together, in one round trip, when the
-    block ends: one network exchange and one statement call instead of one per table. Nothing
+    block ends: one prepared statement (:func:`_batch_statement`) instead of one per table. Nothing
     inside the block may read those rows back before it ends. A block left by an exception
     sends nothing (the transaction is rolled back anyway)."""
     if not fast_sql():
@@ -171,9 +173,28 @@ def batched_inserts():
     finally:
         _batch.reset(token)
     if batch:
+        sql = _batch_statement(tuple(sql for sql, _params in batch))
         with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute(";\n".join(sql for sql, _params in batch),
-                           [value for _sql, params in batch for value in params])
+            execute_prepared(cursor, _batch_name(sql), sql,
+                             [value for _sql, params in batch for value in params])
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_statement(statements: tuple[str, ...]) -> str:
+    """The inserts of a batch as one statement (``WITH w0 AS (INSERT …), … INSERT …``), so
+    that it can be prepared: PostgreSQL then parses and plans it once per session and shape
+    (rows per table), not on every reception. The inserts run on one snapshot, in no set
+    order; nothing in a batch reads another's rows, and the foreign keys between them are
+    checked at commit (Django's are ``DEFERRABLE INITIALLY DEFERRED``)."""
+    *first, last = statements
+    if not first:
+        return last
+    return "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(first)) + " " + last
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_name(sql: str) -> str:
+    return "motcua_batch_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
 
 
 @functools.lru_cache(maxsize=32)
