@@ -8,7 +8,6 @@ and the duplicate foreign-key indexes gone."""
 from __future__ import annotations
 
 import re
-
 from decimal import Decimal
 
 import pytest
