@@ -17,7 +17,7 @@ def publish_event(event_id: int) -> None:
 
 
 @shared_task(name="dossiers.deliver_events", acks_late=True, ignore_result=True)
-def deliver_events(event_ids: list[int]) -> None:
+def deliver_events(event_ids: list[int], request_ids: list[str] | None = None) -> None:
     """Deliver the messages of committed dossier events now. ``append_event`` gathers the
     events a web process commits within a quarter of a second into one such message
     (``motcua.outbox.publication``).
@@ -26,7 +26,8 @@ def deliver_events(event_ids: list[int]) -> None:
     sends what is due for the events' dossiers (``motcua.outbox.outbox_deliver``), so a
     dossier's earlier portal messages go first. Running it twice sends nothing twice; if it
     never runs (broker down, web process killed), ``motcua.deliver_outbox`` on the beat sends
-    the same rows.
+    the same rows. ``request_ids``: the request that wrote each event, logged with it (one
+    message serves the requests of a window: the worker's own log lines carry the task's id).
     """
     from dossiers.models import NATIONAL_STATUS, DossierEvent, State
     from motcua.outbox import outbox_deliver
@@ -43,12 +44,14 @@ def deliver_events(event_ids: list[int]) -> None:
                        missing, len(set(event_ids)))
     if not events:
         return
+    requests = dict(zip(event_ids, request_ids or (), strict=False))
     for event in events:
         status = NATIONAL_STATUS.get(State(event.to_state)) if event.to_state in State.values else None
         logger.info(
-            "dossier %s: %s %s→%s (national status %s) at %s",
+            "dossier %s: %s %s→%s (national status %s) at %s%s",
             event.dossier.code, event.transition, event.from_state or "∅", event.to_state,
             status, event.at.isoformat(),
+            f" (request {requests[event.pk]})" if requests.get(event.pk) else "",
         )
     outbox_deliver(dossier_ids={event.dossier_id for event in events})
 

@@ -143,8 +143,9 @@ def test_the_events_of_several_writes_go_to_the_workers_in_one_message(org, vers
     published: list[list[int]] = []
     done = threading.Event()
 
-    def delay(event_ids):
+    def delay(event_ids, request_ids):
         published.append(list(event_ids))
+        assert len(request_ids) == len(event_ids)
         done.set()
 
     monkeypatch.setattr(deliver_events, "delay", delay)
@@ -170,3 +171,13 @@ def test_deliver_events_logs_each_event_and_skips_unknown_ones(org, version, cap
     messages = [r.getMessage() for r in caplog.records if r.name == "dossiers.tasks"]
     assert any("1 of 2 events not found" in m for m in messages)
     assert any(dossier.code in m and "receive ∅→received" in m for m in messages)
+
+
+@pytest.mark.django_db
+def test_deliver_events_logs_the_request_that_wrote_each_event(org, version, caplog):
+    dossier = receive(org, version)
+    event = dossier.events.get()
+    with caplog.at_level(logging.INFO, logger="dossiers.tasks"):
+        deliver_events([event.pk], ["req-42"])
+    assert any(dossier.code in r.getMessage() and "(request req-42)" in r.getMessage()
+               for r in caplog.records)

@@ -384,14 +384,19 @@ def enqueue_publication(event_id: int) -> None:
     """Ask a worker to deliver the event's messages soon: the events this process commits
     within ``MOTCUA_PUBLISH_WINDOW`` go in one ``dossiers.deliver_events`` message
     (``motcua.outbox.publication``). Best effort: the outbox rows are committed already, and
-    the beat's ``motcua.deliver_outbox`` sends them if this is lost."""
-    _publications.add(event_id)
+    the beat's ``motcua.deliver_outbox`` sends them if this is lost. Each event goes with the
+    id of the request that wrote it, which the worker logs beside the event (docs/operations.md:
+    one message serves several requests)."""
+    from motcua.logging import current_request_id
+
+    _publications.add((event_id, current_request_id() or ""))
 
 
-def _send_publications(event_ids: list[int]) -> None:
+def _send_publications(items: list[tuple[int, str]]) -> None:
     from dossiers.tasks import deliver_events
 
-    deliver_events.delay(event_ids)
+    deliver_events.delay([event_id for event_id, _r in items],
+                         [request_id for _e, request_id in items])
 
 
 _publications = Coalescer(_send_publications, name="dossiers.deliver_events")
