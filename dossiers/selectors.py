@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import (
+    BooleanField,
     Exists,
+    ExpressionWrapper,
     F,
     Func,
     OuterRef,
@@ -54,8 +56,10 @@ __all__ = [
     "dossier_search",
     "dossier_timeline",
     "dossier_visible_to",
+    "is_word_search",
     "queue_order",
     "queue_page",
+    "queue_walk",
     "QueuePart",
 ]
 
@@ -195,6 +199,18 @@ def _search(q: str) -> Q:
     if digits and [digits] != fold(q).split():
         condition |= _all_contained([digits])
     return condition
+
+
+def is_word_search(q: str) -> bool:
+    """Whether :func:`_search` reads ``q`` as words (the trigram index) rather than as a whole
+    code, mobile number or ID number (their own indexes)."""
+    q = (q or "").strip()
+    if not q or _CODE.match(q.upper()):
+        return False
+    digits = re.sub(r"\D", "", q) if _DIGITS.match(q) else ""
+    if q.startswith("+84") or (digits.startswith("84") and len(digits) == 11):
+        digits = "0" + digits[2:]
+    return not ((len(digits) == 10 and digits.startswith("0")) or len(digits) == 12)
 
 
 def dossier_search(*, user, filters=None) -> QuerySet[Dossier]:
@@ -352,15 +368,16 @@ def queue_page(groups: list[list[QueuePart]], *, order: tuple[str, ...], start: 
     return _page_merged(parts, order=order, start=start, stop=stop)
 
 
+def _merge_key(row: tuple) -> tuple:
+    """The sort key of a ``(pk, *keys)`` row: NULLs last ascending and first descending, as in
+    PostgreSQL."""
+    return tuple((value is None, value if value is not None else 0) for value in row[1:])
+
+
 def _page_merged(parts: list[QueuePart], *, order: tuple[str, ...], start: int,
                  stop: int) -> list[Dossier]:
     fields = [name.lstrip("-") for name in order]
     descending = order[0].startswith("-")
-
-    def key(row):
-        # NULLs sort last ascending and first descending, as in PostgreSQL.
-        return tuple((row[i] is None, row[i] if row[i] is not None else 0)
-                     for i in range(1, len(row)))
 
     first = parts[0].whole
     heads = [list(first.values_list("pk", *fields)[:stop])]
@@ -372,7 +389,7 @@ def _page_merged(parts: list[QueuePart], *, order: tuple[str, ...], start: int,
             lookup = f"{fields[0]}__{'gte' if descending else 'lte'}"
             qs = qs.filter(**{lookup: heads[0][-1][1]})
         heads.append(list(qs.values_list("pk", *fields)[:stop]))
-    merged = heapq.merge(*heads, key=key, reverse=descending)
+    merged = heapq.merge(*heads, key=_merge_key, reverse=descending)
     ids = [row[0] for row in itertools.islice(merged, start, stop)]
     if not ids:
         return []
@@ -444,6 +461,89 @@ def _page_per_unit(groups: list[list[QueuePart]], *, order: tuple[str, ...], sta
     # (The estimate of a deep page, 18 units × ``stop`` rows, passes jit_above_cost: the
     # connections run with JIT off, motcua/settings.py.)
     return list(_list_qs().filter(pk__in=RawSQL(heads, params)).order_by(*order))
+
+
+@dataclass
+class Walk:
+    """A page found by :func:`queue_walk`: its rows, and the list's total — exact, or a lower
+    bound ("more than ``count``") when rows remain beyond the page."""
+
+    rows: list[Dossier]
+    count: int
+    exact: bool
+
+
+#: Rows of a part a walk may read before giving up (``queue_walk``): at least
+#: ``WALK_BUDGET``, else ``WALK_ROWS_PER_ROW`` per row wanted — a word in one row out of 60
+#: is settled by the walk; a rarer one by its index (a failed walk costs ~15 ms at 10M).
+WALK_BUDGET = 3000
+WALK_ROWS_PER_ROW = 60
+
+
+def queue_walk(parts: list[QuerySet[Dossier]], q: str, *, order: tuple[str, ...],
+               start: int, stop: int) -> Walk | None:
+    """Rows ``start:stop`` of the disjoint ``parts`` (each ordered by ``order``, without the
+    search) that match the search ``q`` (by words: :func:`is_word_search`), read by walking each part in that order and testing
+    each row — or ``None`` when a part's first rows (a budget growing with ``stop``) do not
+    settle the page: the condition is rare, and its own index (the trigram bitmap) is the way.
+
+    Why: a search by a common name (``?q=nguyen hoang``) matches tens of thousands of open
+    dossiers. Through the trigram bitmap each statement read and re-checked all of them, the
+    page's two parts and their two counts: 570 ms at ten million dossiers. Walking officer1's
+    queue in appointment order finds a page's 21 matches within ~1,100 rows: 3 ms
+    (docs/queue-performance.md, "Searching by a common name").
+
+    Each part is one statement: its rows in order without the condition (the part's usual
+    plan, an index range), at most the budget, materialised as they are pulled; the first
+    ``stop`` that meet the condition; and only when there are not that many, how many rows
+    were read (``UNION ALL`` under one ``LIMIT``: the count runs only if needed). A later part
+    is read only up to the first part's last row when that part filled the page. The total is
+    exact when every part was read to its end; otherwise the page says "more than". Order by
+    appointment only (an index walks a part in that order)."""
+    if not parts or order[0].lstrip("-") != "due_at" or stop <= start:
+        return None
+    budget = max(WALK_BUDGET, WALK_ROWS_PER_ROW * stop, 1)
+    fields = [name.lstrip("-") for name in order]
+    descending = order[0].startswith("-")
+    hit = ExpressionWrapper(_search(q), output_field=BooleanField())
+    keys = ", ".join(f"k{i}" for i in range(len(fields)))
+    nulls = ", ".join("NULL" for _ in fields)
+    heads, exact, total, bound = [], True, 0, None
+    for part in parts:
+        qs = part
+        if bound is not None:
+            qs = qs.filter(**{f"{fields[0]}__{'gte' if descending else 'lte'}": bound})
+        walked = qs.annotate(walk_hit=hit).values_list("pk", *fields, "walk_hit")[:budget]
+        try:
+            sql, params = walked.query.sql_with_params()
+        except EmptyResultSet:  # a part that cannot hold a row
+            continue
+        statement = (
+            f"WITH walk AS MATERIALIZED ({sql}) "
+            f"(SELECT pk, {keys}, NULL::bigint FROM walk AS w(pk, {keys}, hit) WHERE hit "
+            f"LIMIT {int(stop)}) "
+            f"UNION ALL (SELECT NULL, {nulls}, COUNT(*) FROM walk) LIMIT {int(stop)}"
+        )
+        with connections[part.db].cursor() as cursor:
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+        found = [row[:-1] for row in rows if row[0] is not None]
+        read = next((row[-1] for row in rows if row[0] is None), None)
+        if len(found) < stop and read is not None and read >= budget:
+            return None  # the budget ran out before the page was settled: a rare condition
+        if len(found) >= stop or bound is not None:
+            exact = False  # rows may follow the page (or the bound)
+        total += len(found)
+        heads.append(found)
+        if bound is None and len(found) >= stop and found[-1][1] is not None:
+            # Rows of the later parts after this one's last cannot be on the page.
+            bound = found[-1][1]
+    merged = list(itertools.islice(heapq.merge(*heads, key=_merge_key, reverse=descending),
+                                   start, stop))
+    by_id = {d.pk: d for d in dossier_rows(ids=[row[0] for row in merged])}
+    page = [by_id[row[0]] for row in merged if row[0] in by_id]
+    # Not exact: at least ``stop`` rows exist (a part filled the page), "more than stop - 1".
+    return Walk(page, total, True) if exact else Walk(page, stop - 1, False)
 
 
 def _received_for_first_step(user) -> permissions.QueuePiece | None:

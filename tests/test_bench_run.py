@@ -348,13 +348,13 @@ def test_a_script_running_past_the_timeout_is_stopped_and_reported(tmp_path, mon
         "import os, sys, time\n"
         f"open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid()))\n"
         "print('loading 1,000,000 dossiers', flush=True)\n"
-        "time.sleep(60)\n"
+        "time.sleep(600)\n"
     )
     monkeypatch.setattr(run, "HERE", scripts)
     monkeypatch.setattr(run, "PYTHON", Path(sys.executable))
     lines = []
     outcome = run.run_one(run.BENCHMARKS["queue"], quick=False, timeout=1.5, echo=lines.append)
-    assert outcome.exit_code is None and outcome.seconds < 30
+    assert outcome.exit_code is None and outcome.seconds < 300  # stopped, not run to its end
     assert lines[0] == "  queue| loading 1,000,000 dossiers"
     assert "KeyboardInterrupt" in lines[-1]  # Ctrl-C first: the script's cleanup runs
     with pytest.raises(ProcessLookupError):

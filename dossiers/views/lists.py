@@ -11,7 +11,8 @@ filter's choices come from the catalogue, the tab counts are one query.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from urllib.parse import quote, urlencode
 
 from django.contrib import messages
@@ -45,8 +46,10 @@ from dossiers.selectors import (
     dossier_queue_procedures,
     dossier_search,
     dossier_visible_to,
+    is_word_search,
     queue_order,
     queue_page,
+    queue_walk,
 )
 from dossiers.services import dossier_assign, dossier_transition
 from dossiers.templatetags.dossier_screens import (
@@ -122,6 +125,9 @@ class Listing:
     queryset: object
     #: What a page reads: the disjoint parts of the list, merged (``QueueRows``).
     rows: object = None
+    #: A search by words in the queue: ``walk(start, stop)`` tries the page by walking the
+    #: queue in order (``selectors.queue_walk``); ``None`` otherwise.
+    walk: object = None
 
 
 def _cache_key(user, what: str) -> str:
@@ -166,7 +172,7 @@ def _listing(request, mode: str, *, export: bool = False) -> Listing:
         ordering="newest" if params.get("sort") == "newest" else "due",
         to_assign=to_assign,
     )
-    pieces = None
+    pieces = walk_parts = None
     if mode == "search":
         parts = [dossier_search(user=request.user, filters=filters)]
     elif export:
@@ -174,12 +180,16 @@ def _listing(request, mode: str, *, export: bool = False) -> Listing:
     else:
         parts = dossier_queue_parts(user=request.user, filters=filters)
         pieces = dossier_queue_pieces(user=request.user, filters=filters)
+        if is_word_search(filters.q):
+            walk_parts = dossier_queue_parts(user=request.user, filters=replace(filters, q=""))
     order = queue_order(filters)
     groups = None
     if params.get("due") and mode == "queue" and not export:
         # Each part split by the due conditions: every piece is one index range.
         conditions = _due_conditions(params["due"])
         parts = [part.filter(c) for part in parts for c in conditions]
+        if walk_parts is not None:
+            walk_parts = [part.filter(c) for part in walk_parts for c in conditions]
         groups = [[piece.filter(c, states=RUNNING_STATES) for piece in pieces]
                   for c in conditions]
         if order[0] != "due_at":
@@ -191,9 +201,12 @@ def _listing(request, mode: str, *, export: bool = False) -> Listing:
         groups = [pieces]
     if to_assign:
         params = {**params, "tab": "phan-cong"}
+    walk = None
+    if walk_parts is not None:
+        walk = functools.partial(queue_walk, walk_parts, filters.q, order=order)
     return Listing(mode=mode, form=form, params=params, to_assign=to_assign,
                    queryset=parts[0] if len(parts) == 1 else None,
-                   rows=QueueRows(parts, order, groups=groups))
+                   rows=QueueRows(parts, order, groups=groups), walk=walk)
 
 
 class QueueRows:
@@ -209,6 +222,8 @@ class QueueRows:
         self.parts = parts
         self.order = order
         self.groups = groups if groups is not None else [[QueuePart(part) for part in parts]]
+        #: ``(start, stop, rows)`` of a page already read (``Listing.walk``).
+        self.found: tuple[int, int, list] | None = None
 
     def capped_count(self, cap: int) -> int:
         """``min(rows, cap + 1)``, in one query."""
@@ -221,6 +236,8 @@ class QueueRows:
         start, stop = item.start or 0, item.stop
         if not stop or stop <= start:
             return []
+        if self.found is not None and self.found[:2] == (start, stop):
+            return self.found[2]
         return queue_page(self.groups, order=self.order, start=start, stop=stop)
 
 
@@ -371,6 +388,27 @@ def _filtered_count(user, listing: Listing) -> tuple[int, bool] | None:
         known = dict(list(known.items())[-19:]) | {filters: n}
         cache.set(key, known, COUNTS_CACHE_SECONDS)
     return (COUNT_CAP, False) if n > COUNT_CAP else (n, True)
+
+
+def _walked(listing: Listing, number) -> tuple[int, bool] | None:
+    """A search by words in the queue: the page read by walking the queue in order
+    (``selectors.queue_walk``), kept for the paginator, and the total it tells — exact, or
+    "more than" the page (a common name: counting its thousands of matches is what made the
+    page slow, docs/queue-performance.md). ``None`` when the walk did not settle the page (a
+    rare word: its index answers quickly, counted as before)."""
+    if listing.walk is None:
+        return None
+    try:
+        number = max(int(number), 1)
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * PAGE_SIZE
+    stop = start + PAGE_SIZE + 1  # one row more: whether a next page exists
+    walked = listing.walk(start=start, stop=stop)
+    if walked is None:
+        return None
+    listing.rows.found = (start, stop, walked.rows)
+    return walked.count, walked.exact
 
 
 class CappedPaginator(Paginator):
@@ -529,7 +567,8 @@ def _list_page(request, mode: str):
     counts = _queue_counts(request.user, listing) if mode == "queue" and not partial else {}
     paginator = CappedPaginator(
         listing.rows, PAGE_SIZE, cap=COUNT_CAP,
-        known=_known_count(listing, counts) or _filtered_count(request.user, listing),
+        known=(_known_count(listing, counts) or _walked(listing, request.GET.get("page"))
+               or _filtered_count(request.user, listing)),
     )
     page = paginator.get_page(request.GET.get("page"))
     rows = _rows(page.object_list, timezone.now())
