@@ -202,15 +202,12 @@ def _search(q: str) -> Q:
 
 
 def is_word_search(q: str) -> bool:
-    """Whether :func:`_search` reads ``q`` as words (the trigram index) rather than as a whole
-    code, mobile number or ID number (their own indexes)."""
+    """Whether ``q`` is a search by words: a name, or part of one (it has letters, and is not a
+    whole dossier code). A whole code, mobile or ID number has its own index; digits alone (a
+    part of a phone or ID number, of a code) are left to the trigram index, where such a part
+    is rarely common (``queue_walk`` is for the common names)."""
     q = (q or "").strip()
-    if not q or _CODE.match(q.upper()):
-        return False
-    digits = re.sub(r"\D", "", q) if _DIGITS.match(q) else ""
-    if q.startswith("+84") or (digits.startswith("84") and len(digits) == 11):
-        digits = "0" + digits[2:]
-    return not ((len(digits) == 10 and digits.startswith("0")) or len(digits) == 12)
+    return bool(q) and any(ch.isalpha() for ch in q) and not _CODE.match(q.upper())
 
 
 def dossier_search(*, user, filters=None) -> QuerySet[Dossier]:
