@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from dossiers.models import Dossier, DossierStep, State, Transition
 from motcua.db import execute_prepared
-from motcua.models import Agency, Role, StaffRole
+from motcua.models import Agency, Role, StaffRole, Unit
 
 CLERK_TRANSITIONS = {
     Transition.RECEIVE, Transition.REFUSE, Transition.SUPPLEMENT, Transition.RETURN_RESULT,
@@ -42,6 +42,8 @@ class Staff:
     units: dict[str, set[int]] = field(default_factory=dict)
     agencies: dict[str, set[int]] = field(default_factory=dict)
     reception_agencies: set[int] = field(default_factory=set)
+    #: The units of a set of agencies, once read (``_units_of_agencies``).
+    agency_units: dict[tuple[int, ...], tuple[int, ...]] = field(default_factory=dict)
     center_clerk: bool = False
 
     def units_for(self, role: str) -> set[int]:
@@ -316,6 +318,19 @@ class QueuePiece:
         return self.where & Q(**{f"{self.unit_field}__in": self.units})
 
 
+def _units_of_agencies(staff: Staff, agencies: set[int]) -> tuple[int, ...]:
+    """Every unit of ``agencies``, closed ones included (a dossier may still wait at a unit
+    closed since), read once per request."""
+    if not agencies:
+        return ()
+    key = tuple(sorted(agencies))
+    known = staff.agency_units.get(key)
+    if known is None:
+        known = staff.agency_units[key] = tuple(sorted(
+            Unit.objects.filter(agency_id__in=key).values_list("pk", flat=True)))
+    return known
+
+
 def _queue_terms(user, *, to_assign: bool) -> list[QueuePiece]:
     """The terms :func:`queue_filter` joins with OR (they may overlap: the desk's and a
     clerk's step)."""
@@ -323,13 +338,17 @@ def _queue_terms(user, *, to_assign: bool) -> list[QueuePiece]:
     if staff.user_id is None:
         return []
     if to_assign:
-        agencies = staff.agencies_for(Role.LEADER)
-        if not agencies and not staff.superuser:
-            return []
         q = Q(current_role=Role.OFFICER, current_handler__isnull=True)
-        if not staff.superuser:
-            q &= Q(current_step__agency_id__in=agencies)
-        return [QueuePiece(q)]
+        if staff.superuser:
+            return [QueuePiece(q)]
+        units = _units_of_agencies(staff, staff.agencies_for(Role.LEADER))
+        if not units:
+            return []
+        # The officer steps of the leader's agencies, by the dossier's current unit (a step's
+        # agency is its unit's): read per unit and state, an index-only range each, instead
+        # of every unassigned officer step of the province probed for its step's agency
+        # (1.2 s for the tab's first count at ten million dossiers, docs/queue-performance.md).
+        return [QueuePiece(q, "current_unit_id", units)]
     if staff.superuser:
         return [QueuePiece(Q())]
     terms = []

@@ -312,3 +312,31 @@ def test_a_part_narrowed_to_no_state_holds_no_row(world):
     assert narrowed.states == ()
     assert list(narrowed.whole) == []
     assert selectors.queue_page([[narrowed]], order=("due_at", "id"), start=0, stop=5) == []
+
+
+def test_the_leaders_to_assign_tab_holds_every_unit_of_their_agency_read_per_unit(client, world):
+    """Unassigned officer steps of the leader's agency (Sở Tư pháp): in any of its units, a
+    closed one included; not another agency's, not an assigned one. Read per unit and state
+    (index-only ranges), not by probing each dossier's step for its agency."""
+    so_tu_phap = Unit.objects.filter(agency__code=SO_TU_PHAP, is_reception=False)
+    hctp = so_tu_phap.get(code="HCTP")
+    other_unit = Unit.objects.create(agency=hctp.agency, code="BTTP", name="Phòng Bổ trợ tư pháp")
+    elsewhere = Unit.objects.filter(is_reception=False).exclude(agency__code=SO_TU_PHAP).first()
+    base = timezone.now() + timedelta(days=1)
+    waiting = _shape(at_officer(world), due_at=base)
+    moved = _shape(at_officer(world), current_unit=other_unit, due_at=base + timedelta(hours=1))
+    closed = _shape(at_officer(world), current_unit=other_unit, due_at=base + timedelta(hours=2))
+    Unit.objects.filter(pk=other_unit.pk).update(is_active=False)  # closed since
+    _shape(at_officer(world), current_unit=elsewhere)  # another agency's: not this leader's
+    _shape(at_officer(world), current_handler=world.officer)  # assigned already
+    assert waiting.current_unit_id == hctp.pk
+    pieces = permissions.queue_pieces(world.leader, to_assign=True)
+    assert len(pieces) == 1 and pieces[0].unit_field == "current_unit_id"
+    assert {hctp.pk, other_unit.pk} <= set(pieces[0].units)
+    assert elsewhere.pk not in pieces[0].units
+    login(client, world.leader)
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get(reverse("dossier-queue"), {"tab": "phan-cong"}).content.decode()
+    assert page_codes(html) == [waiting.code, moved.code, closed.code]
+    rows = [q["sql"] for q in captured.captured_queries if "LATERAL" in q["sql"]]
+    assert len(rows) == 1 and "dossiers_dossierstep" not in rows[0]
