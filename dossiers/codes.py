@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from dossiers.models import Dossier, DossierCounter
+from motcua.db import execute_prepared
 from motcua.models import Agency
 
 _PROVISIONAL_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -62,7 +63,9 @@ def next_code_and_id(*, agency: Agency, received_at: datetime, steps: int = 0
         raise RuntimeError("next_code_and_id() must run inside the reception transaction.")
     day = local_day(received_at)
     with connection.cursor() as cursor:
-        cursor.execute(_reserve_sql(), [agency.pk, day, steps])
+        # Prepared once per session, like the reception's look-ups (motcua.db).
+        execute_prepared(cursor, "motcua_reserve_ids", _reserve_sql(), [agency.pk, day, steps],
+                         types="bigint, date, integer")
         number, dossier_id, step_ids, event_id = cursor.fetchone()
     return format_code(agency.code, day, int(number)), int(dossier_id), list(step_ids), int(event_id)
 
@@ -78,10 +81,10 @@ def _reserve_sql() -> str:
         return f"nextval(pg_get_serial_sequence('{model._meta.db_table}', 'id'))"
 
     return (
-        f"INSERT INTO {table} (agency_id, day, {last}) VALUES (%s, %s, 1) "
+        f"INSERT INTO {table} (agency_id, day, {last}) VALUES ($1, $2, 1) "
         f"ON CONFLICT (agency_id, day) DO UPDATE SET {last} = {table}.{last} + 1 "
         f"RETURNING {last}, {seq(Dossier)}, "
-        f"ARRAY(SELECT {seq(DossierStep)} FROM generate_series(1, %s)), {seq(DossierEvent)}"
+        f"ARRAY(SELECT {seq(DossierStep)} FROM generate_series(1, $3)), {seq(DossierEvent)}"
     )
 
 
