@@ -26,8 +26,8 @@ from django.db.models import (
     Value,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, Lower
-from django.db.models.lookups import Contains
+from django.db.models.functions import Coalesce, Lower, Reverse
+from django.db.models.lookups import Contains, StartsWith
 from django.http import Http404
 
 from dossiers import permissions
@@ -179,6 +179,9 @@ def _search(q: str) -> Q:
     the code or a part of it, the applicant's name, ID number or phone. A query of digits only
     is also read as one number in any spelling (+84, spaces, dots: ``0912 345 678``).
 
+    A run of digits (a part of a phone or ID number) is found anywhere in an open dossier, and
+    at the end of the phone or ID number of any dossier, closed ones included.
+
     Exact shortcuts, which find the same dossiers through their own indexes: a whole dossier
     code, a whole mobile number (10 digits from 0), a whole citizen ID number (12 digits) — no
     code holds such a run of digits, and no stored phone or ID number is longer.
@@ -198,6 +201,17 @@ def _search(q: str) -> Q:
     condition = _all_contained(fold(q).split())
     if digits and [digits] != fold(q).split():
         condition |= _all_contained([digits])
+    if digits:
+        # A part of a number: found anywhere in an open dossier (the trigram index holds the
+        # open ones), and at the end of the phone or ID number of any dossier ("the last six
+        # digits"), closed ones included, through the suffix indexes (migration 0012).
+        # Every branch has an index: without them, a closed dossier's search text was read
+        # row by row, 9.3 s over ten million dossiers.
+        condition = (
+            (Q(state__in=OPEN_STATES) & condition)
+            | Q(StartsWith(Reverse("applicant_phone"), digits[::-1]))
+            | Q(StartsWith(Reverse("applicant_id_number"), digits[::-1]))
+        )
     return condition
 
 

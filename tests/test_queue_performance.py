@@ -294,6 +294,51 @@ def test_queue_search_uses_the_trigram_index(world):
     assert "dossier_search_trgm_idx" in plan, plan
 
 
+def _closed(dossier: Dossier) -> Dossier:
+    Dossier.objects.filter(pk=dossier.pk).update(state=State.RETURNED)
+    return dossier
+
+
+def test_the_last_digits_of_a_phone_or_id_number_find_closed_dossiers_too(world):
+    """A run of digits: anywhere in an open dossier's code, phone or ID number; at the end of
+    the phone or ID number of any dossier (the staff search reads closed ones too)."""
+    open_an = at_officer(world)  # AN: phone 0912345678, ID 089085000123
+    closed_an = _closed(at_officer(world))
+    closed_ngoc = _closed(at_officer(world, applicant=NGOC))  # phone 0987654321
+    closed_other = _closed(at_officer(world, applicant={**NGOC, "phone": "0934567890",
+                                                        "id_number": "089190001111"}))
+
+    def search(q):
+        return set(codes(selectors.dossier_search(user=world.supervisor,
+                                                  filters=DossierFilters(q=q))))
+
+    assert search("345678") == {open_an.code, closed_an.code}  # AN's phone ends so
+    assert search("000123") == {open_an.code, closed_an.code}  # AN's ID number ends so
+    assert search("654321") == {closed_ngoc.code}
+    # "3456" is inside AN's phone and the third one's: open dossiers only
+    assert search("3456") == {open_an.code}
+    assert closed_other.code not in search("4567") and closed_other.code in search("7890")
+    assert search("8") == {open_an.code, closed_an.code}  # any run: the same rule
+
+
+def test_the_last_digits_are_read_through_the_suffix_indexes(world):
+    at_officer(world)
+    qs = selectors.dossier_search(user=world.supervisor, filters=DossierFilters(q="345678"))
+    sql, params = qs.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        # On a table of a few rows any plan would do: no sequential or whole-index read, so
+        # that the plan shows whether every branch has an index (else it could not be used).
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "BitmapOr" in plan, plan
+    # (the open dossiers' branch takes whichever open-dossier index is cheapest on a few rows;
+    # over ten million, the trigram one)
+    for index in ("dossier_phone_suffix_idx", "dossier_id_number_suffix_idx"):
+        assert index in plan, plan
+
+
 def test_received_part_of_the_queue_uses_its_index(world):
     receive(world)
     part = selectors.dossier_queue_parts(user=world.officer)[1]
