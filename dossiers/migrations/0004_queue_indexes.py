@@ -25,6 +25,8 @@ database objects only (``RunPython``, no state change): the model may adopt them
 
 from django.db import migrations
 
+from motcua.pg_indexes import build_concurrently
+
 OPEN = (
     "('submitted', 'received', 'in_progress', 'supplement_requested', 'awaiting_approval', "
     "'result_ready')"
@@ -51,15 +53,7 @@ def forwards(apps, schema_editor):
         return
     with schema_editor.connection.cursor() as cursor:
         for name, definition in INDEXES.items():
-            # A concurrent build that failed leaves an invalid index behind: build it again.
-            cursor.execute(
-                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE c.relname = %s", [name],
-            )
-            row = cursor.fetchone()
-            if row is not None and not row[0]:
-                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+            build_concurrently(cursor, name, definition)  # rebuilds one a failed build left
         cursor.execute(STATISTICS)
         cursor.execute("ANALYZE dossiers_dossier")
 

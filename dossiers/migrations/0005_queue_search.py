@@ -23,6 +23,8 @@ import logging
 
 from django.db import DatabaseError, migrations
 
+from motcua.pg_indexes import build_concurrently
+
 logger = logging.getLogger(__name__)
 
 OPEN = (
@@ -41,29 +43,17 @@ INDEXES = {
 }
 
 
-def _build(cursor, name: str, definition: str) -> None:
-    # A concurrent build that failed leaves an invalid index behind: build it again.
-    cursor.execute(
-        "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname = %s", [name],
-    )
-    row = cursor.fetchone()
-    if row is not None and not row[0]:
-        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-    cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
-
-
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     with schema_editor.connection.cursor() as cursor:
-        _build(cursor, "dossier_received_due_idx", INDEXES["dossier_received_due_idx"])
+        build_concurrently(cursor, "dossier_received_due_idx", INDEXES["dossier_received_due_idx"])
         try:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         except DatabaseError as exc:
             logger.warning("No trigram index for the queue search (%s); search works unindexed.", exc)
             return
-        _build(cursor, "dossier_search_trgm_idx", INDEXES["dossier_search_trgm_idx"])
+        build_concurrently(cursor, "dossier_search_trgm_idx", INDEXES["dossier_search_trgm_idx"])
         cursor.execute("ANALYZE dossiers_dossier")
 
 

@@ -28,6 +28,8 @@ Indexes: PostgreSQL only and built CONCURRENTLY (``atomic = False``), like 0004 
 import django.db.models.deletion
 from django.db import migrations, models
 
+from motcua.pg_indexes import build_concurrently
+
 RUNNING = "('received', 'in_progress', 'awaiting_approval')"
 INDEXES = {
     "dossier_received_unit_due_idx": (
@@ -66,15 +68,7 @@ def forwards(apps, schema_editor):
         return
     with schema_editor.connection.cursor() as cursor:
         for name, definition in INDEXES.items():
-            # A concurrent build that failed leaves an invalid index behind: build it again.
-            cursor.execute(
-                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE c.relname = %s", [name],
-            )
-            row = cursor.fetchone()
-            if row is not None and not row[0]:
-                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+            build_concurrently(cursor, name, definition)  # rebuilds one a failed build left
         for name in DROPPED:
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         cursor.execute("ANALYZE dossiers_dossier")

@@ -22,6 +22,8 @@ PostgreSQL only and built CONCURRENTLY (``atomic = False``), like 0004 and 0007.
 
 from django.db import migrations
 
+from motcua.pg_indexes import build_concurrently
+
 OPEN = (
     "('submitted', 'received', 'in_progress', 'supplement_requested', 'awaiting_approval', "
     "'result_ready')"
@@ -40,15 +42,7 @@ def forwards(apps, schema_editor):
         return
     with schema_editor.connection.cursor() as cursor:
         for name, definition in INDEXES.items():
-            # A concurrent build that failed leaves an invalid index behind: build it again.
-            cursor.execute(
-                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE c.relname = %s", [name],
-            )
-            row = cursor.fetchone()
-            if row is not None and not row[0]:
-                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            cursor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+            build_concurrently(cursor, name, definition)  # rebuilds one a failed build left
         cursor.execute("ANALYZE dossiers_dossier")
 
 
