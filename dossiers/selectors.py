@@ -494,9 +494,11 @@ WALK_ROWS_PER_ROW = 60
 def queue_walk(parts: list[QuerySet[Dossier]], q: str, *, order: tuple[str, ...],
                start: int, stop: int) -> Walk | None:
     """Rows ``start:stop`` of the disjoint ``parts`` (each ordered by ``order``, without the
-    search) that match the search ``q`` (by words: :func:`is_word_search`), read by walking each part in that order and testing
-    each row — or ``None`` when a part's first rows (a budget growing with ``stop``) do not
-    settle the page: the condition is rare, and its own index (the trigram bitmap) is the way.
+    search) that match the search ``q`` (by words: :func:`is_word_search`), read by walking
+    each part in that order and testing each row — or ``None`` when a part's first rows (a
+    budget growing with ``stop``) do not settle the page: the condition is rare, and its own
+    index (the trigram bitmap) is the way. PostgreSQL only (``None`` elsewhere: the demo's
+    SQLite searches its few rows as before).
 
     Why: a search by a common name (``?q=nguyen hoang``) matches tens of thousands of open
     dossiers. Through the trigram bitmap each statement read and re-checked all of them, the
@@ -511,7 +513,8 @@ def queue_walk(parts: list[QuerySet[Dossier]], q: str, *, order: tuple[str, ...]
     is read only up to the first part's last row when that part filled the page. The total is
     exact when every part was read to its end; otherwise the page says "more than". Order by
     appointment only (an index walks a part in that order)."""
-    if not parts or order[0].lstrip("-") != "due_at" or stop <= start:
+    if (not parts or order[0].lstrip("-") != "due_at" or stop <= start
+            or connections[parts[0].db].vendor != "postgresql"):
         return None
     budget = max(WALK_BUDGET, WALK_ROWS_PER_ROW * stop, 1)
     fields = [name.lstrip("-") for name in order]

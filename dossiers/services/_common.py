@@ -7,7 +7,6 @@ import contextlib
 import contextvars
 import functools
 import hashlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,8 +26,6 @@ from procedures.models import Channel, ProcedureVersion
 
 if TYPE_CHECKING:
     from procedures.selectors import VersionPlan
-
-logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,8 +155,8 @@ _batch: contextvars.ContextVar[list | None] = contextvars.ContextVar("insert_bat
 def batched_inserts():
     """Inside this block (in a transaction), :func:`insert_rows` calls that need nothing back
     (primary keys given, or not wanted) are held and sent together, in one round trip, when the
-    block ends: one prepared statement (:func:`_batch_statement`) instead of one per table. Nothing
-    inside the block may read those rows back before it ends. A block left by an exception
+    block ends: one prepared statement (:func:`_batch_statement`) instead of one per table.
+    Nothing inside the block may read those rows back before it ends. A block left by an exception
     sends nothing (the transaction is rolled back anyway)."""
     if not fast_sql():
         yield
