@@ -22,7 +22,7 @@ PostgreSQL only and built CONCURRENTLY (``atomic = False``), like 0004 and 0007.
 
 from django.db import migrations
 
-from motcua.pg_indexes import build_concurrently
+from motcua.pg_indexes import create_concurrently, drop_concurrently
 
 OPEN = (
     "('submitted', 'received', 'in_progress', 'supplement_requested', 'awaiting_approval', "
@@ -38,20 +38,11 @@ INDEXES = {
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        for name, definition in INDEXES.items():
-            build_concurrently(cursor, name, definition)  # rebuilds one a failed build left
-        cursor.execute("ANALYZE dossiers_dossier")
+    create_concurrently(schema_editor, INDEXES, analyze="dossiers_dossier")
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    with schema_editor.connection.cursor() as cursor:
-        for name in INDEXES:
-            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+    drop_concurrently(schema_editor, INDEXES)
 
 
 class Migration(migrations.Migration):
