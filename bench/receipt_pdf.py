@@ -99,6 +99,10 @@ def main() -> int:
           f"p95 {_p95(view_ms):.1f} ms")
     ok = median < TARGET_MS
     print(f"  target: median < {TARGET_MS:.0f} ms — {'met' if ok else 'MISSED'}")
+    from motcua.pdf import font_subsetter
+
+    subsetter = font_subsetter()
+    print(f"  fonts subset by {subsetter}")
     if args.json:
         def figures(values: list[float]) -> dict[str, float]:
             return {"n": len(values), "median": statistics.median(values), "p95": _p95(values),
@@ -109,6 +113,7 @@ def main() -> int:
                 "benchmark": "receipt_pdf", "bytes": size, "warmup": args.warmup,
                 "render_ms": figures(render_ms), "view_ms": figures(view_ms),
                 "targets": {"render_median_ms": TARGET_MS}, "passed": ok,
+                "subsetter": subsetter,
             }, handle, indent=2)
     return 0 if ok else 1
 

@@ -125,6 +125,7 @@ def render_times(renders: int) -> dict:
     from dossiers.documents import render_dossier_document
     from dossiers.models import Dossier
     from dossiers.selectors import dossier_get
+    from motcua.pdf import font_subsetter
 
     clerk = get_user_model().objects.get(username="clerk1")
     code = (Dossier.objects.filter(events__actor=clerk, events__transition="receive")
@@ -139,7 +140,8 @@ def render_times(renders: int) -> dict:
         if i >= 3:  # warm-up: fonts, templates, stylesheet
             render.append(t2 - t1)
             view.append(t2 - t0)
-    return {"code": code, "bytes": len(pdf), "render": common.summary_ms(render),
+    return {"code": code, "bytes": len(pdf), "subsetter": font_subsetter(),
+            "render": common.summary_ms(render),
             "view": common.summary_ms(view)}
 
 
@@ -272,7 +274,7 @@ def main() -> int:
           f"(target ≥ {TARGET_SHARE:.0%})")
     print(f"receipt PDF (Mẫu 01, {pdf['bytes']:,} bytes): render median {pdf['render']['median']:.0f} ms, "
           f"p95 {pdf['render']['p95']:.0f} ms; with dossier_get {pdf['view']['median']:.0f} ms "
-          f"(target: median < {TARGET_PDF_MS:.0f} ms)")
+          f"(target: median < {TARGET_PDF_MS:.0f} ms); fonts subset by {pdf['subsetter']}")
     if cpu:
         for name in ("minimal", "reception"):
             row = cpu[name]

@@ -8,4 +8,9 @@ class MotcuaConfig(AppConfig):
 
     def ready(self):
         # Connect their signals: CalendarDay changes; logins and removed devices.
+        from django.core import checks
+
         from motcua import calendar, twofactor  # noqa: F401
+        from motcua.pdf import check_pdf_libraries
+
+        checks.register(check_pdf_libraries)

@@ -564,3 +564,27 @@ def test_signing_authority_follows_the_agency_and_the_title():
     assert documents.authority_lines(commune, "Phó Chủ tịch") == [
         "TM. ỦY BAN NHÂN DÂN", "KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH"
     ]
+
+
+def test_fonts_are_subset_by_harfbuzz_here():
+    """The machines that run this suite install libharfbuzz-subset0 (scripts/test), as the
+    production image does: without it WeasyPrint falls back to fontTools and a receipt takes
+    several times longer (bench/receipt_pdf.py)."""
+    from weasyprint.text import ffi
+
+    from motcua.pdf import harfbuzz_subset_available
+
+    assert harfbuzz_subset_available()
+    assert ffi.harfbuzz_subset is not None
+
+
+def test_system_check_warns_when_harfbuzz_subset_is_missing(monkeypatch):
+    from django.core import checks
+
+    from motcua import pdf
+
+    assert not [m for m in checks.run_checks() if m.id == "motcua.W001"]
+    monkeypatch.setattr(pdf.ctypes.util, "find_library", lambda name: None)
+    (warning,) = [m for m in checks.run_checks() if m.id == "motcua.W001"]
+    assert warning.level == checks.WARNING
+    assert "libharfbuzz-subset0" in warning.hint
