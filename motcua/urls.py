@@ -25,6 +25,11 @@ api_public = [
 ]
 
 urlpatterns = [
+    # The API first: Django tries the patterns in order, and the public pages' includes at ""
+    # come before anything else would make every API request try their ~70 patterns first
+    # (0.8 ms of a reception's CPU; no earlier pattern can match a path under api/).
+    path("api/v1/", include(api_v1)),
+    path("api/public/", include(api_public)),
     path("", include("procedures.public_urls")),
     path("", include(tracking_urls.urlpatterns)),
     path("", include(online_urls.urlpatterns)),
@@ -39,8 +44,6 @@ urlpatterns = [
     path("staff/dossiers/", include("dossiers.staff_urls")),
     path("staff/notices/", include("motcua.notices.urls")),
     path("staff/audit/", include("audit.urls")),
-    path("api/v1/", include(api_v1)),
-    path("api/public/", include(api_public)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger's start-up script from its own URL (?script), so the page
     # runs no inline script; Swagger UI styles elements itself, so this page alone allows
