@@ -221,6 +221,17 @@ def measure_pages(rounds: int, sample: int = 20) -> list[list]:
         cur.execute("SELECT code, applicant_name_folded, applicant_phone FROM dossiers_dossier "
                     "WHERE id = ANY(%s) ORDER BY id", [ids])
         picked = cur.fetchall()
+        # A cursor deep in the API list (newest first): the row a program reading everything
+        # reaches after a tenth of the table.
+        cur.execute("SELECT count(*) / 10 FROM dossiers_dossier")
+        depth = cur.fetchone()[0]
+        cur.execute("SELECT created_at, id FROM dossiers_dossier ORDER BY created_at DESC, id DESC "
+                    "OFFSET %s LIMIT 1", [depth])
+        deep = cur.fetchone()
+    from dossiers.api.pagination import CappedCountPaginator, encode_cursor
+
+    last_page = (CappedCountPaginator.COUNT_CAP + 24) // 25
+    deep_cursor = encode_cursor("newest", deep[0], deep[1]) if deep else ""
     users = get_user_model().objects
     rows = []
     for username in ("supervisor1", "officer1"):
@@ -237,7 +248,11 @@ def measure_pages(rounds: int, sample: int = 20) -> list[list]:
                 ("staff search by last 6 digits of a phone",
                  [f"/staff/dossiers/tra-cuu/?q={picked[2][2][-6:]}"]),
                 ("API list, page 1", ["/api/v1/dossiers/"]),
-                ("API list, page 10,001", ["/api/v1/dossiers/?page=10001"]),
+                (f"API list, page {last_page} (the last numbered page)",
+                 [f"/api/v1/dossiers/?page={last_page}"]),
+                ("API list by cursor, first page", ["/api/v1/dossiers/?pagination=cursor"]),
+                (f"API list by cursor, {depth:,} rows deep",
+                 [f"/api/v1/dossiers/?cursor={deep_cursor}"]),
             ]
         for label, urls in plan:
             times, statuses = [], set()

@@ -224,6 +224,58 @@ def is_word_search(q: str) -> bool:
     return bool(q) and any(ch.isalpha() for ch in q) and not _CODE.match(q.upper())
 
 
+class RowCompare(Func):
+    """``(a, b) < (x, y)``: a row comparison. PostgreSQL reads it as one range of a btree index
+    on (a, b) in that order; the same condition written as an OR of column comparisons is not
+    an index range (it reads every matching row and sorts them)."""
+
+    output_field = BooleanField()
+
+    def __init__(self, columns, values, op: str):
+        if op not in ("<", ">") or len(columns) != len(values):
+            raise ValueError("RowCompare: two rows of the same width, compared by < or >.")
+        self.op, self.width = op, len(columns)
+        super().__init__(*columns, *values)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        compiled = [compiler.compile(e) for e in self.get_source_expressions()]
+        left = ", ".join(sql for sql, _params in compiled[: self.width])
+        right = ", ".join(sql for sql, _params in compiled[self.width:])
+        return f"({left}) {self.op} ({right})", [p for _sql, params in compiled for p in params]
+
+
+def ordering_of(qs: QuerySet[Dossier]) -> str | None:
+    """The name in :data:`ORDERINGS` of the order ``qs`` is sorted by, or None."""
+    order = tuple(qs.query.order_by)
+    return next((name for name, fields in ORDERINGS.items() if fields == order), None)
+
+
+def dossiers_after(qs: QuerySet[Dossier], *, ordering: str, value, pk: int) -> QuerySet[Dossier]:
+    """The rows of ``qs`` (sorted by ``ORDERINGS[ordering]``) that come after the row whose
+    sort value is ``value`` and id ``pk``: keyset pagination. Every page then costs what the
+    first one does, at any depth (``OFFSET`` reads and drops every row before the page).
+
+    Each order is (column, id), id unique, so "after" is exact even among thousands of
+    dossiers sharing an appointment. An appointment may be empty (online submissions): the
+    database sorts NULL as larger than any value (PostgreSQL) or smaller (SQLite), and the
+    condition follows the database's own order."""
+    column, _id = ORDERINGS[ordering]
+    descending = column.startswith("-")
+    name = column.lstrip("-")
+    op = "<" if descending else ">"
+    nulls_after = connections[qs.db].features.nulls_order_largest != descending
+    if value is None:
+        condition = Q(**{f"{name}__isnull": True, f"pk__{'lt' if descending else 'gt'}": pk})
+        if not nulls_after:
+            condition |= Q(**{f"{name}__isnull": False})
+    else:
+        field = Dossier._meta.get_field(name)
+        condition = Q(RowCompare([F(name), F("id")], [Value(value, output_field=field), Value(pk)], op))
+        if nulls_after:
+            condition |= Q(**{f"{name}__isnull": True})
+    return qs.filter(condition)
+
+
 def dossier_search(*, user, filters=None) -> QuerySet[Dossier]:
     """The dossiers ``user`` may see, filtered (the API list; newest first by default)."""
     f = DossierFilters.of(filters)

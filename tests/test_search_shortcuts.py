@@ -52,7 +52,7 @@ def test_a_whole_code_of_a_dossier_out_of_sight_finds_nothing(org, version, froz
 def test_the_api_list_counts_up_to_its_cap_and_says_more_beyond(org, version, frozen, monkeypatch):
     from rest_framework.test import APIClient
 
-    from dossiers.api.views import CappedCountPaginator
+    from dossiers.api.pagination import CappedCountPaginator
 
     monkeypatch.setattr(CappedCountPaginator, "COUNT_CAP", 3)
     for _ in range(5):

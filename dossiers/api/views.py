@@ -7,13 +7,10 @@ Errors come back as ``{code, detail, errors?}`` through ``motcua.api.exception_h
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.http import Http404
-from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -22,6 +19,7 @@ from rest_framework.views import APIView
 from audit.models import AccessKind
 from audit.services import access_record
 from dossiers import selectors, services
+from dossiers.api.pagination import DossierPagination
 from dossiers.api.serializers import (
     DossierAttachmentInputSerializer,
     DossierAttachmentSerializer,
@@ -147,23 +145,6 @@ LIST_PARAMETERS = [
     OpenApiParameter("to_assign", OpenApiTypes.BOOL, description="(Lãnh đạo, với queue) hồ sơ chưa phân công."),
     OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(selectors.ORDERINGS), description="Mặc định: mới nhất trước (queue: hạn gần nhất trước)."),
 ]
-
-
-class CappedCountPaginator(Paginator):
-    """Counts at most ``COUNT_CAP`` + 1 rows: over a province's decade of dossiers an exact
-    ``COUNT(*)`` of a broad filter reads millions of rows for every page (665 ms at ten
-    million). ``count`` is then exact up to the cap and ``COUNT_CAP + 1`` means "more";
-    pages go as far as the cap (400 pages of 25) — narrow the filter to reach the rest."""
-
-    COUNT_CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: self.COUNT_CAP + 1].count()
-
-
-class DossierPagination(PageNumberPagination):
-    django_paginator_class = CappedCountPaginator
 
 
 @extend_schema_view(
