@@ -196,6 +196,15 @@ def receive(org, version, *, actor=None, applicant=None, **kwargs):
     )
 
 
+def client_for(user):
+    """A DRF test client authenticated as ``user`` (no token, no session)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
 def submit_online(org, version, **kwargs):
     from dossiers.services import dossier_submit_online
 

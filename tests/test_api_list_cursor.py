@@ -14,13 +14,13 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.test import APIClient
 
 from dossiers import selectors
 from dossiers.api.pagination import DossierPagination
 from dossiers.models import Dossier
 from tests.dossier_factories import (  # noqa: F401
     APPLICANT,
+    client_for,
     frozen,
     org,
     receive,
@@ -31,12 +31,6 @@ from tests.dossier_factories import (  # noqa: F401
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/v1/dossiers/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from tests.dossier_factories import (  # noqa: F401
     APPLICANT,
     PASSWORD,
     act,
+    client_for,
     dossier_in,
     frozen,
     org,
@@ -28,12 +29,6 @@ from tests.dossier_factories import (  # noqa: F401
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/v1/dossiers/"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def transitions_url(dossier) -> str:
