@@ -8,6 +8,7 @@ to the fields they concern, so that nothing typed is lost.
 from __future__ import annotations
 
 import re
+import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -34,6 +35,49 @@ TEMPLATE_EXTENSIONS = {".pdf", ".doc", ".docx", ".xls", ".xlsx", ".odt", ".ods",
 
 
 TEMPLATE_DIR = "templates/"
+
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .doc and .xls (Office 97–2003)
+#: What a zip must hold to be each Office Open XML / OpenDocument kind.
+_ZIPPED = {
+    ".docx": lambda names, _zip: "word/document.xml" in names,
+    ".xlsx": lambda names, _zip: "xl/workbook.xml" in names,
+    ".odt": lambda names, z: "mimetype" in names
+    and z.read("mimetype") == b"application/vnd.oasis.opendocument.text",
+    ".ods": lambda names, z: "mimetype" in names
+    and z.read("mimetype") == b"application/vnd.oasis.opendocument.spreadsheet",
+}
+
+
+def template_content_matches(upload, suffix: str) -> bool:
+    """Whether the file's content is what its extension says (a template is served to the
+    public as that type): PDF, Office 97–2003, Office Open XML and OpenDocument by their
+    signatures and parts, RTF by its header, TXT as UTF-8 text without NUL bytes."""
+    upload.seek(0)
+    head = upload.read(65536)
+    upload.seek(0)
+    try:
+        if suffix == ".pdf":
+            return head.startswith(b"%PDF-")
+        if suffix in (".doc", ".xls"):
+            return head.startswith(_OLE2)
+        if suffix == ".rtf":
+            return head.startswith(b"{\\rtf")
+        if suffix == ".txt":
+            if b"\x00" in head:
+                return False
+            try:
+                head.decode("utf-8")
+            except UnicodeDecodeError as exc:  # a character cut at the 64 KiB boundary is fine
+                return exc.start >= len(head) - 3
+            return True
+        if suffix in _ZIPPED and head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(upload) as archive:
+                return bool(_ZIPPED[suffix](set(archive.namelist()), archive))
+        return False
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        return False
+    finally:
+        upload.seek(0)
 
 
 def is_template_name(name: str) -> bool:
@@ -185,6 +229,12 @@ class DocumentForm(forms.Form):
                 )
             if upload.size > MAX_TEMPLATE_BYTES:
                 raise forms.ValidationError(_("Tệp mẫu không được lớn hơn 10 MB."))
+            if not template_content_matches(upload, suffix):
+                raise forms.ValidationError(
+                    _("Nội dung tệp “%(name)s” không phải tệp %(kind)s như phần mở rộng ghi; "
+                      "hệ thống kiểm tra nội dung tệp, không chỉ tên tệp.")
+                    % {"name": upload.name, "kind": suffix[1:].upper()}
+                )
         return upload
 
 

@@ -430,10 +430,24 @@ def test_steps_are_stored_in_the_order_of_their_position(admin_client, org):
     assert [s.name for s in version.steps.all()][-1] == "Tiếp nhận hồ sơ"
 
 
+def zipped(**parts: bytes) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in parts.items():
+            archive.writestr(name.replace("__", "/"), content)
+    return buffer.getvalue()
+
+
+DOCX = zipped(**{"[Content_Types].xml": b"<Types/>", "word__document.xml": b"<w:document/>"})
+
+
 def test_template_upload_is_kept_through_errors_and_downloadable(admin_client, org, settings,
                                                                  tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    upload = SimpleUploadedFile("mau-01.docx", b"PK-mau-don", content_type="application/msword")
+    upload = SimpleUploadedFile("mau-01.docx", DOCX, content_type="application/msword")
     bad = building_permit(name="")
     payload = form_payload(bad, extra={"documents-0-template_file": upload})
     response = admin_client.post(reverse("catalogue-create"), payload)
@@ -447,7 +461,7 @@ def test_template_upload_is_kept_through_errors_and_downloadable(admin_client, o
     assert document.template.name == kept
     public = admin_client.get(reverse("public-document-template", args=[BUILDING_CODE, document.pk]))
     assert public.status_code == 200
-    assert b"".join(public.streaming_content) == b"PK-mau-don"
+    assert b"".join(public.streaming_content) == DOCX
 
 
 def test_template_of_the_wrong_type_is_refused(admin_client, org):
@@ -456,6 +470,46 @@ def test_template_of_the_wrong_type_is_refused(admin_client, org):
     response = admin_client.post(reverse("catalogue-create"), payload)
     assert response.status_code == 200
     assert response.context["documents"].forms[0].errors["template_file"]
+
+
+@pytest.mark.parametrize("name, content", [
+    ("to-khai.pdf", b"%PDF-1.7\n..."),
+    ("to-khai.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64),
+    ("to-khai.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64),
+    ("to-khai.docx", DOCX),
+    ("to-khai.xlsx", zipped(**{"[Content_Types].xml": b"<Types/>", "xl__workbook.xml": b"<workbook/>"})),
+    ("to-khai.odt", zipped(mimetype=b"application/vnd.oasis.opendocument.text")),
+    ("to-khai.ods", zipped(mimetype=b"application/vnd.oasis.opendocument.spreadsheet")),
+    ("to-khai.rtf", b"{\\rtf1\\ansi T\\'f4 khai}"),
+    ("to-khai.txt", "Tờ khai đăng ký khai sinh".encode()),
+])
+def test_a_template_whose_content_is_its_kind_is_taken(org, name, content):
+    from procedures.forms import DocumentForm
+
+    form = DocumentForm(data={"name": "Tờ khai", "originals": 1, "copies": 0},
+                        files={"template_file": SimpleUploadedFile(name, content)})
+    assert form.is_valid(), form.errors
+
+
+@pytest.mark.parametrize("name, content", [
+    ("to-khai.pdf", b"<html><script>alert(1)</script></html>"),  # a page dressed as a PDF
+    ("to-khai.doc", b"%PDF-1.7"),
+    ("to-khai.docx", zipped(**{"xl__workbook.xml": b"<workbook/>"})),  # a workbook named .docx
+    ("to-khai.docx", b"PK\x03\x04 not a zip at all"),
+    ("to-khai.odt", zipped(mimetype=b"application/vnd.oasis.opendocument.spreadsheet")),
+    ("to-khai.xlsx", b"MZ\x90\x00"),
+    ("to-khai.rtf", b"<svg onload=alert(1)>"),
+    ("to-khai.txt", b"MZ\x90\x00\x03\x00\x00\x00"),  # a program
+    ("to-khai.txt", "Tờ khai".encode("utf-16")),
+])
+def test_a_template_whose_content_is_not_its_kind_is_refused_in_vietnamese(org, name, content):
+    from procedures.forms import DocumentForm
+
+    form = DocumentForm(data={"name": "Tờ khai", "originals": 1, "copies": 0},
+                        files={"template_file": SimpleUploadedFile(name, content)})
+    assert not form.is_valid()
+    (message,) = form.errors["template_file"]
+    assert "không phải tệp" in message and "kiểm tra nội dung tệp" in message
 
 
 # --- public catalogue -------------------------------------------------------------------------
