@@ -36,6 +36,15 @@ def test_check_deploy_is_clean_under_production_settings():
     assert "no issues" in result.stdout
 
 
+def test_the_upload_limit_comes_from_the_environment():
+    code = "from django.conf import settings; print('limit', settings.MOTCUA_UPLOAD_MAX_BYTES)"
+    result = run_manage("shell", "-c", code, env={**PROD_ENV, "MOTCUA_UPLOAD_MAX_BYTES": "5242880"})
+    assert result.returncode == 0, result.stderr
+    assert "limit 5242880" in result.stdout
+    result = run_manage("shell", "-c", code, env=PROD_ENV)
+    assert "limit 10485760" in result.stdout
+
+
 @pytest.mark.parametrize(
     "override, complaint",
     [
