@@ -23,6 +23,7 @@ from motcua.xlsx import xlsx_bytes, xlsx_response
 from ratings.models import CRITERIA
 from reports import charts
 from reports.exports import dossier_sheet, staff_sheet, summary_sheet
+from reports.figures import shared_live_flows
 from reports.forms import ReportFilterForm, default_period
 from reports.models import WeeklyReport
 from reports.selectors import (
@@ -125,6 +126,11 @@ def _table(summary, period, agency_id, group_by) -> list[dict]:
 @require_safe
 @reports_required
 def dashboard(request):
+    with shared_live_flows():  # the table and the weekly trend count today once
+        return _dashboard(request)
+
+
+def _dashboard(request):
     form, period, scope, agency_id, group_by = _filters(request)
     try:
         if GROUPS[group_by][2]:  # unit, officer: a dossier in several rows

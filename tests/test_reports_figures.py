@@ -234,3 +234,30 @@ def test_public_page_says_when_its_figures_were_built(data, rf):
     cache.clear()
     assert response.status_code == 200
     assert "Số liệu đến 12:00 ngày 03/12/2025" in response.content.decode()
+
+
+def test_the_dashboard_counts_todays_live_figures_once(data, org, client, monkeypatch):  # noqa: F811
+    """The dashboard's table and its weekly trend both end today, which the tables do not
+    hold yet: the live count of today runs once per page (figures.shared_live_flows), and the
+    page shows what two separate counts showed."""
+    import contextlib
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from motcua.models import Role
+    from tests.dossier_factories import staff
+
+    live = "CROSS JOIN LATERAL (VALUES"
+    client.force_login(staff("giamsat_live", (org.units_a["LD"], Role.SUPERVISOR)))
+    with time_machine.travel(NOW, tick=False):
+        with CaptureQueriesContext(connection) as shared:
+            once = client.get("/staff/reports/")
+        monkeypatch.setattr("reports.views.shared_live_flows", contextlib.nullcontext)
+        with CaptureQueriesContext(connection) as separate:
+            twice = client.get("/staff/reports/")
+    assert sum(live in q["sql"] for q in shared.captured_queries) == 1
+    assert sum(live in q["sql"] for q in separate.captured_queries) == 2
+    assert once.status_code == twice.status_code == 200
+    tables = [r.content.decode().split('id="report-table"', 1)[1] for r in (once, twice)]
+    assert tables[0] == tables[1]
